@@ -1,0 +1,92 @@
+"""Feature files shared by featurize (writes them), train/evaluate (read them) and `spam predict`.
+
+A sparse featurizer directory holds `matrix.npz` (scipy CSR), `rows.parquet` (the message id of each
+row) and `vectorizer.json` (params, vocabulary, idf): everything needed to featurize new text, no pickle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from stages.common.io import atomic_dir, read_json, write_json
+from stages.common.params import VectorizerParams
+
+MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"
+
+
+def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+    options = dict(
+        analyzer=params.analyzer,
+        ngram_range=tuple(params.ngram_range),
+        max_features=params.max_features,
+        min_df=params.min_df,
+        lowercase=params.lowercase,
+        binary=params.binary,
+        vocabulary=vocabulary,
+        dtype=np.float32,
+    )
+    if params.kind == "tfidf":
+        return TfidfVectorizer(sublinear_tf=params.sublinear_tf, **options)
+    return CountVectorizer(**options)
+
+
+def vectorizer_to_json(vectorizer: CountVectorizer, params: VectorizerParams) -> dict:
+    vocabulary = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
+    state = {"params": params.model_dump(mode="json"), "vocabulary": {t: int(i) for t, i in vocabulary}}
+    if isinstance(vectorizer, TfidfVectorizer):
+        state["idf"] = vectorizer.idf_.tolist()
+    return state
+
+
+def vectorizer_from_json(state: dict) -> CountVectorizer:
+    """Rebuild a fitted vectorizer from its JSON state, without refitting."""
+    params = VectorizerParams.model_validate(state["params"])
+    vectorizer = make_vectorizer(params, vocabulary=state["vocabulary"])
+    if params.kind == "tfidf":
+        vectorizer.idf_ = np.asarray(state["idf"], dtype=np.float64)
+    else:
+        vectorizer._validate_vocabulary()  # marks the fixed vocabulary as fitted
+    return vectorizer
+
+
+def save_sparse_features(directory: Path, ids: pd.Series, matrix: sp.csr_matrix, state: dict) -> None:
+    with atomic_dir(directory) as tmp:
+        sp.save_npz(tmp / MATRIX, matrix.tocsr(), compressed=True)
+        pd.DataFrame({"id": ids.to_numpy()}).to_parquet(tmp / ROWS, index=False)
+        write_json(tmp / VECTORIZER, state)
+
+
+def load_features(directory: Path) -> tuple[pd.Series, sp.csr_matrix | np.ndarray]:
+    """Return (ids, matrix) for any featurizer directory; rows of the matrix follow the ids."""
+    directory = Path(directory)
+    if not (directory / MATRIX).exists():
+        raise FileNotFoundError(f"no features in {directory} (run: dvc repro featurize)")
+    ids = pd.read_parquet(directory / ROWS)["id"]
+    return ids, sp.load_npz(directory / MATRIX).tocsr()
+
+
+def load_vectorizer(directory: Path) -> CountVectorizer:
+    return vectorizer_from_json(read_json(Path(directory) / VECTORIZER))
+
+
+def load_splits(
+    features_dir: Path, messages_file: Path, split_file: Path
+) -> dict[str, tuple[sp.csr_matrix | np.ndarray, np.ndarray]]:
+    """Return {"train"|"val"|"test": (features, labels)}, rows matched to messages by id."""
+    ids, matrix = load_features(features_dir)
+    labels = pd.read_parquet(messages_file, columns=["id", "label"]).set_index("id")["label"]
+    split = pd.read_parquet(split_file).set_index("id")["split"]
+    row_of = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
+    missing = split.index.difference(row_of.index)
+    if len(missing):
+        raise ValueError(f"{len(missing)} split ids have no features in {features_dir}; rerun featurize")
+    out = {}
+    for name in ("train", "val", "test"):
+        wanted = split.index[split.to_numpy() == name]
+        out[name] = (matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32))
+    return out

@@ -1,0 +1,183 @@
+"""The single neuron: `nn.Linear(n_features, 1)` trained on sparse or dense features.
+
+Shared by train (fits it), evaluate and `spam predict` (load it from safetensors and score).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import precision_recall_curve
+from torch import nn
+
+from stages.common.params import TrainParams
+
+Features = sp.csr_matrix | np.ndarray
+WEIGHTS, CARD = "model.safetensors", "card.json"
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
+
+def to_tensor(matrix: Features) -> torch.Tensor:
+    """Sparse stays sparse (CSR tensor); dense becomes float32."""
+    if sp.issparse(matrix):
+        csr = matrix.tocsr().astype(np.float32)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr).long(),
+            torch.from_numpy(csr.indices).long(),
+            torch.from_numpy(csr.data),
+            size=csr.shape,
+            check_invariants=True,
+        )
+    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+
+
+@dataclass
+class Standardizer:
+    """(x - mean) / std with train statistics; identity for sparse features (keeps them sparse)."""
+
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+
+    @classmethod
+    def fit(cls, matrix: Features) -> Standardizer:
+        if sp.issparse(matrix):
+            return cls()
+        values = torch.from_numpy(np.asarray(matrix, dtype=np.float64))
+        std = values.std(dim=0)
+        std[std == 0] = 1.0  # a constant column carries no signal; avoid dividing by zero
+        return cls(values.mean(dim=0).float(), std.float())
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return features
+        return (features - self.mean) / self.std
+
+
+@dataclass
+class TrainResult:
+    model: nn.Linear
+    standardizer: Standardizer
+    history: list[dict] = field(default_factory=list)  # epoch, train_loss, val_loss
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def make_loss(params: TrainParams, labels: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """BCE on logits (logistic regression) or MSE on sigmoid outputs (the course's slow-learning lesson)."""
+    if params.pos_weight == "balanced":
+        pos_weight = float((labels == 0).sum() / max(labels.sum(), 1))
+    else:
+        pos_weight = float(params.pos_weight)
+    if params.loss == "bce":
+        return nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+
+    def weighted_mse(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        weights = 1.0 + (pos_weight - 1.0) * target
+        return (weights * (torch.sigmoid(logits) - target) ** 2).mean()
+
+    return weighted_mse
+
+
+def _batches(n_rows: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor | None]:
+    if batch_size == 0 or batch_size >= n_rows:
+        return [None]  # full batch
+    order = torch.randperm(n_rows, generator=generator)
+    return list(order.split(batch_size))
+
+
+def train_neuron(
+    x_train: Features,
+    y_train: np.ndarray,
+    x_val: Features,
+    y_val: np.ndarray,
+    params: TrainParams,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Fit one neuron; keep the weights of the epoch with the lowest val loss (early stopping)."""
+    started = time.perf_counter()
+    torch.manual_seed(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+    standardizer = Standardizer.fit(x_train)
+    train_t, val_t = standardizer(to_tensor(x_train)), standardizer(to_tensor(x_val))
+    y_train_t = torch.as_tensor(y_train, dtype=torch.float32)
+    y_val_t = torch.as_tensor(y_val, dtype=torch.float32)
+    model = nn.Linear(train_t.shape[1], 1)
+    loss_fn = make_loss(params, y_train_t)
+    optimizer_cls = torch.optim.Adam if params.optimizer == "adam" else torch.optim.SGD
+    optimizer = optimizer_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    sparse_rows = sp.csr_matrix(x_train) if sp.issparse(x_train) else None
+
+    result = TrainResult(model, standardizer)
+    best_loss, best_state, stale = float("inf"), None, 0
+    for epoch in range(1, params.epochs + 1):
+        model.train()
+        losses = []
+        for rows in _batches(train_t.shape[0], params.batch_size, generator):
+            if rows is None:
+                batch, target = train_t, y_train_t
+            elif sparse_rows is not None:  # slice in scipy: torch CSR tensors cannot index rows
+                batch, target = to_tensor(sparse_rows[rows.numpy()]), y_train_t[rows]
+            else:
+                batch, target = train_t[rows], y_train_t[rows]
+            optimizer.zero_grad()
+            loss = loss_fn(model(batch).squeeze(1), target)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss) * len(target))
+        model.eval()
+        with torch.inference_mode():
+            val_loss = float(loss_fn(model(val_t).squeeze(1), y_val_t))
+        row = {"epoch": epoch, "train_loss": sum(losses) / len(y_train_t), "val_loss": val_loss}
+        result.history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        if not np.isfinite(row["train_loss"]):
+            break  # diverged (lr too high); keep the best epoch so far
+        if val_loss < best_loss - 1e-7:
+            best_loss, best_state, stale, result.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            stale += 1
+            if params.patience and stale >= params.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def predict_proba(model: nn.Linear, standardizer: Standardizer, matrix: Features) -> np.ndarray:
+    with torch.inference_mode():
+        logits = model(standardizer(to_tensor(matrix))).squeeze(1)
+        return torch.sigmoid(logits).double().numpy()
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold (predict spam if score >= it) with the highest F1 on these labels."""
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def save_neuron(directory: Path, model: nn.Linear, standardizer: Standardizer) -> None:
+    tensors = {"weight": model.weight.detach().contiguous(), "bias": model.bias.detach().contiguous()}
+    if standardizer.mean is not None:
+        tensors |= {"mean": standardizer.mean.contiguous(), "std": standardizer.std.contiguous()}
+    save_file(tensors, str(Path(directory) / WEIGHTS))
+
+
+def load_neuron(directory: Path) -> tuple[nn.Linear, Standardizer]:
+    tensors = load_file(str(Path(directory) / WEIGHTS))
+    model = nn.Linear(tensors["weight"].shape[1], 1)
+    model.load_state_dict({"weight": tensors["weight"], "bias": tensors["bias"]})
+    model.eval()
+    return model, Standardizer(tensors.get("mean"), tensors.get("std"))

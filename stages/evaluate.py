@@ -1,0 +1,127 @@
+"""Stage 6: score a trained neuron on train/val/test; write metrics JSON, DVC plot data and PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import typer  # noqa: E402
+from dvclive import Live  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
+from stages.common.features import load_splits  # noqa: E402
+from stages.common.io import atomic_dir, atomic_path, read_json, write_json  # noqa: E402
+from stages.common.neuron import CARD, load_neuron, predict_proba  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+app = stage_app(__doc__)
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Threshold-dependent and ranking metrics for one split."""
+    predicted = (scores >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "accuracy": skm.accuracy_score(labels, predicted),
+        "precision": skm.precision_score(labels, predicted, zero_division=0),
+        "recall": skm.recall_score(labels, predicted, zero_division=0),
+        "specificity": tn / (tn + fp) if tn + fp else 0.0,
+        "f1": skm.f1_score(labels, predicted, zero_division=0),
+        "mcc": skm.matthews_corrcoef(labels, predicted),
+        "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else None,
+        "pr_auc": skm.average_precision_score(labels, scores) if both_classes else None,
+        "n": int(len(labels)),
+        "threshold": float(threshold),
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+    }
+
+
+def _round(block: dict) -> dict:
+    return {k: round(float(v), 6) if isinstance(v, float | np.floating) else v for k, v in block.items()}
+
+
+def save_figures(figures: Path, title: str, labels: np.ndarray, scores: np.ndarray, threshold: float, loss: pd.DataFrame) -> None:
+    """PNGs that read well offline (dvc plots show's HTML needs a CDN)."""
+    figures.mkdir(parents=True, exist_ok=True)
+    drawings = {
+        "roc.png": lambda ax: skm.RocCurveDisplay.from_predictions(labels, scores, ax=ax, name=title),
+        "precision_recall.png": lambda ax: skm.PrecisionRecallDisplay.from_predictions(labels, scores, ax=ax, name=title),
+        "confusion_matrix.png": lambda ax: skm.ConfusionMatrixDisplay.from_predictions(
+            labels, (scores >= threshold).astype(int), display_labels=["ham", "spam"], ax=ax, colorbar=False
+        ),
+    }
+    if not loss.empty:
+        drawings["loss.png"] = lambda ax: loss.plot(x="step", ax=ax, xlabel="epoch", ylabel="loss", logy=True)
+    for name, draw in drawings.items():
+        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        draw(ax)
+        ax.set_title(f"{title}: {name.removesuffix('.png').replace('_', ' ')} (test)" if name != "loss.png" else f"{title}: loss per epoch")
+        fig.tight_layout()
+        with atomic_path(figures / name) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+
+
+def read_loss_curves(train_log: Path) -> pd.DataFrame:
+    """The train stage's dvclive curves as one frame: step, train, val."""
+    frames = []
+    for part in ("train", "val"):
+        path = train_log / "plots" / "metrics" / "loss" / f"{part}.tsv"
+        if path.exists():
+            frames.append(pd.read_csv(path, sep="\t")[["step", part]])
+    if not frames:
+        return pd.DataFrame()
+    return frames[0].merge(frames[1], on="step") if len(frames) == 2 else frames[0]
+
+
+@app.command()
+@reports_errors
+def main(
+    featurizer: str = typer.Argument(..., help="a name from params.yaml `featurizers`, e.g. tfidf"),
+    messages_file: Path = typer.Option(Path("data/prepared/messages.parquet")),
+    split_file: Path = typer.Option(Path("data/split/split.parquet")),
+    features_dir: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
+    model_dir: Path = typer.Option(None, help="default: data/models/FEATURIZER"),
+    train_log: Path = typer.Option(None, help="default: reports/train/FEATURIZER"),
+    metrics_file: Path = typer.Option(None, help="default: reports/metrics/FEATURIZER.json"),
+    eval_dir: Path = typer.Option(None, help="plots and PNGs; default: reports/eval/FEATURIZER"),
+) -> None:
+    """Evaluate FEATURIZER's neuron on every split."""
+    if featurizer not in load_params().featurizers:
+        raise StageError(f"featurizer {featurizer!r} is not listed in params.yaml `featurizers`")
+    features_dir = features_dir or Path("data/features") / featurizer
+    model_dir = model_dir or Path("data/models") / featurizer
+    train_log = train_log or Path("reports/train") / featurizer
+    metrics_file = metrics_file or Path("reports/metrics") / f"{featurizer}.json"
+    eval_dir = eval_dir or Path("reports/eval") / featurizer
+
+    model, standardizer = load_neuron(model_dir)
+    threshold = read_json(model_dir / CARD)["threshold"]
+    splits = load_splits(features_dir, messages_file, split_file)
+    scores = {name: predict_proba(model, standardizer, x) for name, (x, _) in splits.items()}
+    report = {name: _round(classification_metrics(splits[name][1], scores[name], threshold)) for name in splits}
+
+    labels, test_scores = splits["test"][1].astype(int), scores["test"]
+    with atomic_dir(eval_dir) as tmp:
+        with Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=None) as live:
+            live.log_sklearn_plot("roc", labels, test_scores, drop_intermediate=True)
+            live.log_sklearn_plot("precision_recall", labels, test_scores, drop_intermediate=True)
+            live.log_sklearn_plot("confusion_matrix", labels, (test_scores >= threshold).astype(int))
+        save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
+    write_json(metrics_file, report)
+    test = report["test"]
+    typer.echo(f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, roc_auc {test['roc_auc']:.4f} -> {metrics_file}")
+
+
+if __name__ == "__main__":
+    app()

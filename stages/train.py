@@ -1,0 +1,71 @@
+"""Stage 5: train one neuron for a featurizer (params: train.FEATURIZER) and pick its threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from dvclive import Live
+
+from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.features import load_splits
+from stages.common.io import atomic_dir, write_json
+from stages.common.neuron import CARD, best_f1_threshold, predict_proba, save_neuron, train_neuron
+from stages.common.params import load_params
+
+app = stage_app(__doc__)
+
+
+@app.command()
+@reports_errors
+def main(
+    featurizer: str = typer.Argument(..., help="a name from params.yaml `featurizers`, e.g. tfidf"),
+    messages_file: Path = typer.Option(Path("data/prepared/messages.parquet")),
+    split_file: Path = typer.Option(Path("data/split/split.parquet")),
+    features_dir: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
+    model_dir: Path = typer.Option(None, help="default: data/models/FEATURIZER"),
+    log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),
+) -> None:
+    """Train FEATURIZER's neuron; write safetensors weights and a JSON card to MODEL_DIR."""
+    all_params = load_params()
+    if featurizer not in all_params.train:
+        raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(all_params.train)}")
+    params = all_params.train[featurizer]
+    features_dir = features_dir or Path("data/features") / featurizer
+    model_dir = model_dir or Path("data/models") / featurizer
+    log_dir = log_dir or Path("reports/train") / featurizer
+    splits = load_splits(features_dir, messages_file, split_file)
+    (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
+
+    with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
+        with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
+
+            def log_epoch(row: dict) -> None:
+                live.log_metric("loss/train", row["train_loss"], plot=True)
+                live.log_metric("loss/val", row["val_loss"], plot=True)
+                live.next_step()
+
+            result = train_neuron(x_train, y_train, x_val, y_val, params, on_epoch=log_epoch)
+        val_scores = predict_proba(result.model, result.standardizer, x_val)
+        threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
+        save_neuron(out, result.model, result.standardizer)
+        card = {
+            "featurizer": featurizer,
+            "n_features": int(x_train.shape[1]),
+            "threshold": threshold,
+            "threshold_rule": "max F1 on val" if params.threshold == "auto" else "fixed",
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(result.seconds, 3),
+            "train_rows": int(x_train.shape[0]),
+            "params": params.model_dump(mode="json"),
+        }
+        write_json(out / CARD, card)
+    typer.echo(
+        f"trained {featurizer}: {card['epochs_run']} epochs (best {card['best_epoch']}) in "
+        f"{card['train_seconds']:.2f} s, threshold {threshold:.4f} -> {model_dir}"
+    )
+
+
+if __name__ == "__main__":
+    app()
