@@ -38,14 +38,13 @@ def main(
     (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
+        result = train_neuron(x_train, y_train, x_val, y_val, params)
+        # Logged after training so that dvclive's per-step file writes stay out of train_seconds.
         with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
-
-            def log_epoch(row: dict) -> None:
-                live.log_metric("loss/train", row["train_loss"], plot=True)
-                live.log_metric("loss/val", row["val_loss"], plot=True)
+            for row in result.history:
+                live.log_metric("loss/train", row["train_loss"])
+                live.log_metric("loss/val", row["val_loss"])
                 live.next_step()
-
-            result = train_neuron(x_train, y_train, x_val, y_val, params, on_epoch=log_epoch)
         val_scores = predict_proba(result.model, result.standardizer, x_val)
         threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
         save_neuron(out, result.model, result.standardizer)

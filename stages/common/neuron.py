@@ -41,6 +41,38 @@ def to_tensor(matrix: Features) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
 
 
+class SparseRows:
+    """A fixed sparse batch and its transpose, kept together for the fast backward pass."""
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        self.x = to_tensor(matrix)
+        self.x_t = to_tensor(matrix.T.tocsr())
+        self.shape = matrix.shape
+
+
+class _SparseMatmul(torch.autograd.Function):
+    """x @ w with a backward of x.T @ grad from the precomputed transpose.
+
+    torch's own CSR backward is ~25x slower here (41 ms vs 1.6 ms per epoch on 3,619 x 64,791 TF-IDF).
+    """
+
+    @staticmethod
+    def forward(ctx, weight_t: torch.Tensor, x: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        ctx.x_t = x_t
+        return x @ weight_t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return ctx.x_t @ grad, None, None
+
+
+def neuron_logits(model: nn.Linear, batch: torch.Tensor | SparseRows) -> torch.Tensor:
+    """The neuron's pre-sigmoid output, one value per row."""
+    if isinstance(batch, SparseRows):
+        return (_SparseMatmul.apply(model.weight.T, batch.x, batch.x_t) + model.bias).squeeze(1)
+    return model(batch).squeeze(1)
+
+
 @dataclass
 class Standardizer:
     """(x - mean) / std with train statistics; identity for sparse features (keeps them sparse)."""
@@ -101,14 +133,14 @@ def train_neuron(
     x_val: Features,
     y_val: np.ndarray,
     params: TrainParams,
-    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Fit one neuron; keep the weights of the epoch with the lowest val loss (early stopping)."""
     started = time.perf_counter()
     torch.manual_seed(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
     standardizer = Standardizer.fit(x_train)
-    train_t, val_t = standardizer(to_tensor(x_train)), standardizer(to_tensor(x_val))
+    train_t = SparseRows(x_train) if sp.issparse(x_train) else standardizer(to_tensor(x_train))
+    val_t = standardizer(to_tensor(x_val))
     y_train_t = torch.as_tensor(y_train, dtype=torch.float32)
     y_val_t = torch.as_tensor(y_val, dtype=torch.float32)
     model = nn.Linear(train_t.shape[1], 1)
@@ -126,21 +158,19 @@ def train_neuron(
             if rows is None:
                 batch, target = train_t, y_train_t
             elif sparse_rows is not None:  # slice in scipy: torch CSR tensors cannot index rows
-                batch, target = to_tensor(sparse_rows[rows.numpy()]), y_train_t[rows]
+                batch, target = SparseRows(sparse_rows[rows.numpy()]), y_train_t[rows]
             else:
                 batch, target = train_t[rows], y_train_t[rows]
             optimizer.zero_grad()
-            loss = loss_fn(model(batch).squeeze(1), target)
+            loss = loss_fn(neuron_logits(model, batch), target)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss) * len(target))
+            losses.append(loss.item() * len(target))
         model.eval()
         with torch.inference_mode():
-            val_loss = float(loss_fn(model(val_t).squeeze(1), y_val_t))
+            val_loss = float(loss_fn(neuron_logits(model, val_t), y_val_t))
         row = {"epoch": epoch, "train_loss": sum(losses) / len(y_train_t), "val_loss": val_loss}
         result.history.append(row)
-        if on_epoch:
-            on_epoch(row)
         if not np.isfinite(row["train_loss"]):
             break  # diverged (lr too high); keep the best epoch so far
         if val_loss < best_loss - 1e-7:
@@ -149,15 +179,17 @@ def train_neuron(
             stale += 1
             if params.patience and stale >= params.patience:
                 break
-    if best_state is not None:
+    if params.patience and best_state is not None:
         model.load_state_dict(best_state)
+    else:  # no early stopping (patience 0): keep the final weights, as the course did
+        result.best_epoch = len(result.history)
     result.seconds = time.perf_counter() - started
     return result
 
 
 def predict_proba(model: nn.Linear, standardizer: Standardizer, matrix: Features) -> np.ndarray:
     with torch.inference_mode():
-        logits = model(standardizer(to_tensor(matrix))).squeeze(1)
+        logits = neuron_logits(model, standardizer(to_tensor(matrix)))
         return torch.sigmoid(logits).double().numpy()
 
 

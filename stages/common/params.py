@@ -85,7 +85,9 @@ class TrainParams(Strict):
     batch_size: NonNegativeInt = Field(0, description="0 = full batch")
     weight_decay: NonNegativeFloat = 0.0
     pos_weight: PositiveFloat | Literal["balanced"] = 1.0
-    patience: NonNegativeInt = Field(20, description="epochs without val-loss improvement; 0 = off")
+    # Stop after this many epochs without a lower val loss and keep the best epoch's weights;
+    # 0 = no early stopping, keep the final weights.
+    patience: NonNegativeInt = 20
     threshold: Fraction | Literal["auto"] = "auto"
     seed: int = 0
 

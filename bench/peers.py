@@ -1,0 +1,81 @@
+"""Each neuron against its peers on the same split and features.
+
+Peers: scikit-learn LogisticRegression (C tuned on val MCC) on the same matrix, and the course's
+recipe (SGD lr 0.02, 10,000 full-batch iterations, threshold 0.25, dense tensors as the course had)
+on the bow features. Thresholds other than the recipe's are chosen on val (max F1), like the pipeline.
+
+Run after `dvc repro` (it reads data/features, data/split and params.yaml):
+    python bench/peers.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+from stages.common.features import load_splits
+from stages.common.neuron import best_f1_threshold, predict_proba, train_neuron
+from stages.common.params import TrainParams, load_params
+
+MESSAGES, SPLIT = "data/prepared/messages.parquet", "data/split/split.parquet"
+COURSE_RECIPE = TrainParams(optimizer="sgd", lr=0.02, epochs=10_000, patience=0, threshold=0.25)
+
+
+def scores_at(y_test: np.ndarray, test_scores: np.ndarray, threshold: float) -> tuple[float, float]:
+    predicted = test_scores >= threshold
+    return f1_score(y_test, predicted), matthews_corrcoef(y_test, predicted)
+
+
+def logistic_regression(splits) -> tuple[str, float, float, float]:
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
+    if not sp.issparse(x_train):  # dense embeddings: standardise like the neuron does
+        mean, std = x_train.mean(0), x_train.std(0) + 1e-12
+        x_train, x_val, x_test = ((x - mean) / std for x in (x_train, x_val, x_test))
+    best = None
+    started = time.perf_counter()
+    for c in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100):
+        model = LogisticRegression(C=c, max_iter=5000).fit(x_train, y_train)
+        val_scores = model.predict_proba(x_val)[:, 1]
+        threshold = best_f1_threshold(y_val, val_scores)
+        val_mcc = matthews_corrcoef(y_val, val_scores >= threshold)
+        if best is None or val_mcc > best[0]:
+            best = (val_mcc, c, threshold, model)
+    seconds = time.perf_counter() - started
+    _, c, threshold, model = best
+    return f"LogisticRegression (C={c:g}, tuned on val)", *scores_at(y_test, model.predict_proba(x_test)[:, 1], threshold), seconds
+
+
+def neuron(splits, params: TrainParams, dense: bool = False) -> tuple[float, float, float]:
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
+    if dense:
+        x_train, x_val, x_test = (x.toarray() if sp.issparse(x) else x for x in (x_train, x_val, x_test))
+    result = train_neuron(x_train, y_train, x_val, y_val, params)
+    val_scores = predict_proba(result.model, result.standardizer, x_val)
+    threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
+    return *scores_at(y_test, predict_proba(result.model, result.standardizer, x_test), threshold), result.seconds
+
+
+def main() -> None:
+    params = load_params()
+    rows = []
+    for name in params.featurizers:
+        splits = load_splits(f"data/features/{name}", MESSAGES, SPLIT)
+        rows.append((name, "neuron (params.yaml)", *neuron(splits, params.train[name])))
+        rows.append((name, *logistic_regression(splits)))
+        if name == "bow":
+            rows.append((name, "course recipe (SGD 0.02 x 10,000, thr 0.25)", *neuron(splits, COURSE_RECIPE, dense=True)))
+    print(f"{'features':<9} {'model':<46} {'test F1':>8} {'test MCC':>9} {'fit s':>7}")
+    for name, model, f1, mcc, seconds in rows:
+        print(f"{name:<9} {model:<46} {f1:>8.4f} {mcc:>9.4f} {seconds:>7.2f}")
+    times = {(r[0], r[1].split(" ")[0]): r[4] for r in rows}
+    if ("bow", "course") in times:
+        ratio = times[("bow", "neuron")] / times[("bow", "course")]
+        print(f"\nbow neuron training time / course recipe's: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from stages.common.neuron import (
+    SparseRows,
+    best_f1_threshold,
+    load_neuron,
+    neuron_logits,
+    predict_proba,
+    save_neuron,
+    train_neuron,
+)
+from stages.common.params import TrainParams
+
+
+def toy_data(seed: int = 0, n: int = 400, d: int = 50):
+    rng = np.random.default_rng(seed)
+    x = sp.random(n, d, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    w = rng.normal(size=d)
+    y = (x @ w > np.median(x @ w)).astype(np.float32)
+    return x, y
+
+
+def test_sparse_fast_path_matches_dense_forward_and_gradient():
+    x, _ = toy_data()
+    model = torch.nn.Linear(x.shape[1], 1)
+    neuron_logits(model, SparseRows(x)).sum().backward()
+    sparse_grad = model.weight.grad.clone()
+    model.zero_grad()
+    dense = neuron_logits(model, torch.from_numpy(x.toarray()))
+    dense.sum().backward()
+    assert torch.allclose(sparse_grad, model.weight.grad, atol=1e-5)
+    assert torch.allclose(neuron_logits(model, SparseRows(x)), dense, atol=1e-5)
+
+
+def test_same_params_give_same_predictions():
+    x, y = toy_data()
+    params = TrainParams(lr=0.1, epochs=50, seed=3)
+    runs = [train_neuron(x[:300], y[:300], x[300:], y[300:], params) for _ in range(2)]
+    p0, p1 = (predict_proba(r.model, r.standardizer, x) for r in runs)
+    assert np.abs(p0 - p1).max() < 1e-6
+
+
+def test_neuron_learns_a_linear_rule_sparse_and_dense():
+    x, y = toy_data()
+    for features in (x, x.toarray()):
+        result = train_neuron(features[:300], y[:300], features[300:], y[300:], TrainParams(lr=0.1, epochs=200))
+        accuracy = ((predict_proba(result.model, result.standardizer, features[300:]) >= 0.5) == y[300:]).mean()
+        assert accuracy > 0.85
+
+
+def test_mse_learns_slower_than_bce_with_sgd():
+    x, y = toy_data()
+    losses = {}
+    for loss in ("bce", "mse"):
+        params = TrainParams(loss=loss, optimizer="sgd", lr=0.5, epochs=100, patience=0)
+        result = train_neuron(x[:300], y[:300], x[300:], y[300:], params)
+        probs = predict_proba(result.model, result.standardizer, x[300:])
+        losses[loss] = ((probs >= 0.5) == y[300:]).mean()
+    assert losses["bce"] >= losses["mse"]
+
+
+def test_early_stopping_keeps_best_epoch():
+    x, y = toy_data()
+    result = train_neuron(x[:300], y[:300], x[300:], y[300:], TrainParams(lr=1.0, epochs=500, patience=5))
+    val = [row["val_loss"] for row in result.history]
+    assert len(val) < 500 and result.best_epoch == int(np.argmin(val)) + 1
+
+
+def test_threshold_maximises_f1():
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([0.1, 0.3, 0.35, 0.8, 0.4, 0.9])
+    assert best_f1_threshold(labels, scores) == 0.35
+
+
+def test_weights_round_trip_through_safetensors(tmp_path):
+    x, y = toy_data()
+    dense = x.toarray()
+    result = train_neuron(dense[:300], y[:300], dense[300:], y[300:], TrainParams(epochs=20))
+    save_neuron(tmp_path, result.model, result.standardizer)
+    model, standardizer = load_neuron(tmp_path)
+    assert np.array_equal(
+        predict_proba(model, standardizer, dense), predict_proba(result.model, result.standardizer, dense)
+    )

@@ -1,0 +1,48 @@
+import pytest
+import yaml
+
+from stages.common.cli import StageError
+from stages.common.params import load_params
+from tests.conftest import real_params
+
+
+def load_with(tmp_path, change) -> None:
+    params = real_params()
+    change(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return load_params(path)
+
+
+def test_project_params_are_valid():
+    params = load_params()
+    assert params.featurizers and all(name in params.train for name in params.featurizers)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda p: p["train"]["tfidf"].update(lr="fast"), "train.tfidf.lr"),
+        (lambda p: p["train"]["tfidf"].update(lr=-0.1), "train.tfidf.lr"),
+        (lambda p: p["train"]["bow"].update(epochs=1.5), "train.bow.epochs"),
+        (lambda p: p["train"]["bow"].update(threshold=1.5), "train.bow.threshold"),
+        (lambda p: p["train"]["bow"].update(learning_rate=0.1), "train.bow.learning_rate"),
+        (lambda p: p["featurizers"].append("word2vec"), "word2vec"),
+        (lambda p: p["split"].update(train=0.8), "train + val + test must sum to 1"),
+        (lambda p: p["featurize"]["bow"].update(kind="hashing"), "featurize.bow"),
+        (lambda p: p["featurize"]["bow"].update(ngram_range=[3, 1]), "featurize.bow"),
+        (lambda p: p["download"].update(sha256="abc"), "download.sha256"),
+        (lambda p: p.pop("download"), "download"),
+    ],
+)
+def test_bad_params_name_the_key(tmp_path, change, key):
+    with pytest.raises(StageError) as error:
+        load_with(tmp_path, change)
+    assert key in str(error.value)
+
+
+def test_invalid_yaml_is_reported(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("featurizers: [bow\n")
+    with pytest.raises(StageError, match="not valid YAML"):
+        load_params(path)

@@ -1,0 +1,120 @@
+"""End to end: `dvc repro` on the sample data in a throwaway copy of the project."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+from tests.test_download import closed_port
+
+pytestmark = pytest.mark.slow
+FEATURIZERS = ["bow", "tfidf"]
+# What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
+PROJECT_FILES = ["stages", "params.yaml", "dvc.yaml", "pyproject.toml", ".dvc/config", ".dvcignore", "data/vendor", "data/sample"]
+
+
+def run(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_param(project: Path, dotted: str, value) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data."""
+    copy = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    sample = SAMPLE.relative_to(ROOT).as_posix()
+    # The UCI source is replaced by a closed local port so the fall-through is exercised offline.
+    set_param(copy, "download.sources", [f"http://127.0.0.1:{closed_port()}/sms.zip", sample])
+    set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
+    run(copy, "git", "init", "-q")
+    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sample project")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def first_run(project: Path) -> str:
+    return run(project, "dvc", "repro")
+
+
+def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
+    expected = {"download", "prepare", "split"} | {f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS}
+    assert ran_stages(first_run) == expected
+    for name in FEATURIZERS:
+        metrics = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        assert set(metrics) == {"train", "val", "test"}
+        for block in metrics.values():
+            for key in ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc", "pr_auc"):
+                assert 0 <= block[key] <= 1 or key == "mcc" and -1 <= block[key] <= 1
+        # The sample is easy enough that any working neuron separates most of it.
+        assert metrics["test"]["roc_auc"] > 0.85 and metrics["test"]["accuracy"] > 0.85
+        card = json.loads((project / "data" / "models" / name / "card.json").read_text())
+        assert card["featurizer"] == name and card["epochs_run"] >= 1 and 0 < card["threshold"] < 1
+        assert (project / "data" / "models" / name / "model.safetensors").stat().st_size > 0
+        for png in ("loss", "roc", "precision_recall", "confusion_matrix"):
+            assert (project / "reports" / "eval" / name / "figures" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((project / "data" / "prepared" / "summary.json").read_text())
+    assert summary["lines"] == 400 and summary["messages"] < 400  # the sample holds duplicates
+
+
+def test_second_repro_runs_nothing(project, first_run):
+    assert ran_stages(run(project, "dvc", "repro")) == set()
+
+
+def test_metrics_show_has_one_row_per_featurizer(project, first_run):
+    shown = run(project, "dvc", "metrics", "show")
+    rows = [line for line in shown.splitlines() if line.startswith("reports/metrics/")]
+    assert sorted(rows_[len("reports/metrics/") :].split(".json")[0] for rows_ in rows) == sorted(FEATURIZERS)
+
+
+def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
+    set_param(project, "train.tfidf.lr", 0.05)
+    assert ran_stages(run(project, "dvc", "repro")) == {"train@tfidf", "evaluate@tfidf"}
+    assert "train.tfidf.lr" in run(project, "dvc", "params", "diff")
+    assert "reports/metrics/tfidf.json" in run(project, "dvc", "metrics", "diff")
+
+
+def test_split_seed_reruns_split_and_downstream_only(project, first_run):
+    set_param(project, "split.seed", 7)
+    ran = ran_stages(run(project, "dvc", "repro"))
+    assert "split" in ran and "download" not in ran and "prepare" not in ran
+    assert {f"train@{f}" for f in FEATURIZERS} <= ran
+
+
+def test_outputs_hold_no_pickle(project, first_run):
+    for path in (project / "data").rglob("*"):
+        if path.is_file():
+            assert path.suffix not in {".pkl", ".pickle", ".joblib", ".pt", ".pth"}, path
+            assert not path.read_bytes()[:2] == b"\x80\x04", f"{path} looks like a pickle"

@@ -1,0 +1,29 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages.common.cli import StageError
+from stages.common.params import SplitParams
+from stages.split import split_messages
+
+
+def messages(n_ham: int, n_spam: int) -> pd.DataFrame:
+    labels = np.array([0] * n_ham + [1] * n_spam, dtype="int8")
+    return pd.DataFrame({"id": [f"{i:016x}" for i in range(len(labels))], "label": labels})
+
+
+def test_split_is_stratified_disjoint_and_deterministic():
+    table = messages(870, 130)
+    first = split_messages(table, SplitParams())
+    assert first["id"].is_unique and len(first) == 1000
+    counts = first["split"].value_counts()
+    assert (counts["train"], counts["val"], counts["test"]) == (700, 150, 150)
+    spam_share = first.merge(table).groupby("split", observed=True)["label"].mean()
+    assert np.allclose(spam_share, 0.13, atol=0.01)
+    assert first.equals(split_messages(table, SplitParams()))
+    assert not first.equals(split_messages(table, SplitParams(seed=1)))
+
+
+def test_too_few_messages_to_stratify_is_a_clear_error():
+    with pytest.raises(StageError, match="cannot split 5 messages"):
+        split_messages(messages(4, 1), SplitParams())
