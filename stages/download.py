@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import urllib.error
 import urllib.request
 import zipfile
@@ -50,7 +49,7 @@ def _read_url(url: str, params: DownloadParams) -> bytes:
         raise SourceError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise SourceError(f"unreachable ({exc.reason})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise SourceError("timed out") from None
     except (ConnectionError, OSError) as exc:
         raise SourceError(f"connection failed ({exc})") from None

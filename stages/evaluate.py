@@ -50,12 +50,16 @@ def _round(block: dict) -> dict:
     return {k: round(float(v), 6) if isinstance(v, float | np.floating) else v for k, v in block.items()}
 
 
-def save_figures(figures: Path, title: str, labels: np.ndarray, scores: np.ndarray, threshold: float, loss: pd.DataFrame) -> None:
+def save_figures(
+    figures: Path, title: str, labels: np.ndarray, scores: np.ndarray, threshold: float, loss: pd.DataFrame
+) -> None:
     """PNGs that read well offline (dvc plots show's HTML needs a CDN)."""
     figures.mkdir(parents=True, exist_ok=True)
     drawings = {
         "roc.png": lambda ax: skm.RocCurveDisplay.from_predictions(labels, scores, ax=ax, name=title),
-        "precision_recall.png": lambda ax: skm.PrecisionRecallDisplay.from_predictions(labels, scores, ax=ax, name=title),
+        "precision_recall.png": lambda ax: skm.PrecisionRecallDisplay.from_predictions(
+            labels, scores, ax=ax, name=title
+        ),
         "confusion_matrix.png": lambda ax: skm.ConfusionMatrixDisplay.from_predictions(
             labels, (scores >= threshold).astype(int), display_labels=["ham", "spam"], ax=ax, colorbar=False
         ),
@@ -65,7 +69,11 @@ def save_figures(figures: Path, title: str, labels: np.ndarray, scores: np.ndarr
     for name, draw in drawings.items():
         fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
         draw(ax)
-        ax.set_title(f"{title}: {name.removesuffix('.png').replace('_', ' ')} (test)" if name != "loss.png" else f"{title}: loss per epoch")
+        ax.set_title(
+            f"{title}: {name.removesuffix('.png').replace('_', ' ')} (test)"
+            if name != "loss.png"
+            else f"{title}: loss per epoch"
+        )
         fig.tight_layout()
         with atomic_path(figures / name) as tmp:
             fig.savefig(tmp, format="png")
@@ -120,7 +128,10 @@ def main(
         save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
     write_json(metrics_file, report)
     test = report["test"]
-    typer.echo(f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, roc_auc {test['roc_auc']:.4f} -> {metrics_file}")
+    typer.echo(
+        f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, "
+        f"roc_auc {test['roc_auc']:.4f} -> {metrics_file}"
+    )
 
 
 if __name__ == "__main__":

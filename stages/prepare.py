@@ -90,7 +90,7 @@ def drop_duplicates(messages: pd.DataFrame) -> pd.DataFrame:
     conflicts = labels_per_text[labels_per_text > 1].index
     if len(conflicts):
         first = messages[messages["text"] == conflicts[0]]
-        lines = ", ".join(f"line {n} says {lab}" for n, lab in zip(first["line"], first["label"]))
+        lines = ", ".join(f"line {n} says {lab}" for n, lab in zip(first["line"], first["label"], strict=True))
         raise StageError(
             f"{len(conflicts)} text(s) appear with both labels; first: {_excerpt(conflicts[0].encode())!r} ({lines})"
         )
@@ -143,7 +143,8 @@ def main(
     write_json(summary_file, summary)
     typer.echo(
         f"wrote {output}: {summary['messages']:,} messages ({summary['spam']:,} spam); dropped "
-        f"{summary['duplicates_dropped']:,} duplicates, {summary['bad_lines']:,} bad and {summary['blank_lines']:,} blank lines"
+        f"{summary['duplicates_dropped']:,} duplicates, {summary['bad_lines']:,} bad "
+        f"and {summary['blank_lines']:,} blank lines"
     )
 
 

@@ -20,7 +20,16 @@ from tests.test_download import closed_port
 pytestmark = pytest.mark.slow
 FEATURIZERS = ["bow", "tfidf"]
 # What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
-PROJECT_FILES = ["stages", "params.yaml", "dvc.yaml", "pyproject.toml", ".dvc/config", ".dvcignore", "data/vendor", "data/sample"]
+PROJECT_FILES = [
+    "stages",
+    "params.yaml",
+    "dvc.yaml",
+    "pyproject.toml",
+    ".dvc/config",
+    ".dvcignore",
+    "data/vendor",
+    "data/sample",
+]
 
 
 def run(cwd: Path, *args: str) -> str:
@@ -70,7 +79,9 @@ def first_run(project: Path) -> str:
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
-    expected = {"download", "prepare", "split"} | {f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS}
+    expected = {"download", "prepare", "split"} | {
+        f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS
+    }
     assert ran_stages(first_run) == expected
     for name in FEATURIZERS:
         metrics = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())

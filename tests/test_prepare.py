@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from stages import prepare
 from stages.common.cli import StageError
-from tests.conftest import VENDORED, write_params, real_params
+from tests.conftest import VENDORED, real_params, write_params
 
 
 def test_real_collection_parses_all_5574_lines_and_drops_403_duplicates():
