@@ -18,7 +18,7 @@ from tests.conftest import ROOT, SAMPLE
 from tests.test_download import closed_port
 
 pytestmark = pytest.mark.slow
-FEATURIZERS = ["bow", "tfidf"]
+FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
 # What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
 PROJECT_FILES = [
     "stages",
@@ -33,7 +33,12 @@ PROJECT_FILES = [
 
 
 def run(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -119,9 +124,14 @@ def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
 
 def test_split_seed_reruns_split_and_downstream_only(project, first_run):
     set_param(project, "split.seed", 7)
-    ran = ran_stages(run(project, "dvc", "repro"))
+    output = run(project, "dvc", "repro")
+    ran = ran_stages(output)
     assert "split" in ran and "download" not in ran and "prepare" not in ran
     assert {f"train@{f}" for f in FEATURIZERS} <= ran
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    dense = [f for f in FEATURIZERS if params["featurize"][f]["kind"] == "transformer"]
+    for name in dense:  # embeddings do not depend on the split: nothing is encoded again
+        assert re.search(rf"{name}: [\d,]+ cache hits, 0 to encode", output), output
 
 
 def test_outputs_hold_no_pickle(project, first_run):

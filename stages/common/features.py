@@ -1,5 +1,6 @@
 """Feature files shared by featurize (writes them), train/evaluate (read them) and `spam predict`.
 
+A dense featurizer directory holds `embeddings.parquet` (id, vector) and `encoder.json`.
 A sparse featurizer directory holds `matrix.npz` (scipy CSR), `rows.parquet` (the message id of each
 row) and `vectorizer.json` (params, vocabulary, idf): everything needed to featurize new text, no pickle.
 """
@@ -10,13 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
+from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.io import atomic_dir, read_json, write_json
 from stages.common.params import VectorizerParams
 
 MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"
+EMBEDDINGS, ENCODER = "embeddings.parquet", "encoder.json"
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
@@ -61,9 +66,20 @@ def save_sparse_features(directory: Path, ids: pd.Series, matrix: sp.csr_matrix,
         write_json(tmp / VECTORIZER, state)
 
 
+def save_dense_features(directory: Path, ids: pd.Series, vectors: np.ndarray, state: dict) -> None:
+    """Parquet with `id` and a fixed-size list of float32 per message, plus the encoder's JSON card."""
+    table = pa.table({"id": pa.array(ids.to_numpy(), pa.string()), "vector": vectors_to_arrow(vectors)})
+    with atomic_dir(directory) as tmp:
+        pq.write_table(table, tmp / EMBEDDINGS)
+        write_json(tmp / ENCODER, state)
+
+
 def load_features(directory: Path) -> tuple[pd.Series, sp.csr_matrix | np.ndarray]:
     """Return (ids, matrix) for any featurizer directory; rows of the matrix follow the ids."""
     directory = Path(directory)
+    if (directory / EMBEDDINGS).exists():
+        table = pq.read_table(directory / EMBEDDINGS)
+        return pd.Series(table.column("id").to_pylist()), arrow_to_vectors(table.column("vector"))
     if not (directory / MATRIX).exists():
         raise FileNotFoundError(f"no features in {directory} (run: dvc repro featurize)")
     ids = pd.read_parquet(directory / ROWS)["id"]

@@ -74,7 +74,22 @@ class VectorizerParams(Strict):
         return self
 
 
-FeaturizerParams = Annotated[VectorizerParams, Field(discriminator="kind")]
+class EncoderParams(Strict):
+    """Dense features: a pretrained transformer's pooled hidden states (cached, see stages/common/embed_cache.py)."""
+
+    kind: Literal["transformer"]
+    model: str = Field(description="hub id or local directory")
+    revision: str = "main"
+    max_length: PositiveInt = 128
+    pooling: Literal["mean", "cls"] = "mean"
+    batch_size: PositiveInt = 64
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # Encoder-decoder models (BART): pool the full model's last_hidden_state (as the course did) or the
+    # encoder's only, at half the cost. Ignored by encoder-only models.
+    hidden_states: Literal["full", "encoder"] = "full"
+
+
+FeaturizerParams = Annotated[VectorizerParams | EncoderParams, Field(discriminator="kind")]
 
 
 class TrainParams(Strict):
