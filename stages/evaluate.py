@@ -14,7 +14,16 @@ import typer  # noqa: E402
 from dvclive import Live  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
+from stages.common.cli import (
+    MESSAGES_FILE,
+    SPLIT_FILE,
+    FeaturizerArg,
+    MessagesOption,
+    SplitOption,
+    StageError,
+    reports_errors,
+    stage_app,
+)  # noqa: E402
 from stages.common.features import load_splits  # noqa: E402
 from stages.common.io import atomic_dir, atomic_path, read_json, write_json  # noqa: E402
 from stages.common.neuron import CARD, load_neuron, predict_proba  # noqa: E402
@@ -95,9 +104,9 @@ def read_loss_curves(train_log: Path) -> pd.DataFrame:
 @app.command()
 @reports_errors
 def main(
-    featurizer: str = typer.Argument(..., help="a name from params.yaml `featurizers`, e.g. tfidf"),
-    messages_file: Path = typer.Option(Path("data/prepared/messages.parquet")),
-    split_file: Path = typer.Option(Path("data/split/split.parquet")),
+    featurizer: FeaturizerArg,
+    messages_file: MessagesOption = MESSAGES_FILE,
+    split_file: SplitOption = SPLIT_FILE,
     features_dir: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
     model_dir: Path = typer.Option(None, help="default: data/models/FEATURIZER"),
     train_log: Path = typer.Option(None, help="default: reports/train/FEATURIZER"),

@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import (
+    MESSAGES_FILE,
+    SPLIT_FILE,
+    FeaturizerArg,
+    MessagesOption,
+    SplitOption,
+    StageError,
+    reports_errors,
+    stage_app,
+)
 from stages.common.embed_cache import EmbeddingCache, text_key
 from stages.common.features import make_vectorizer, save_dense_features, save_sparse_features, vectorizer_to_json
 from stages.common.params import EncoderParams, VectorizerParams, load_params
@@ -60,9 +69,9 @@ def embed(texts: list[str], params: EncoderParams, featurizer: str, cache_root: 
 @app.command()
 @reports_errors
 def main(
-    featurizer: str = typer.Argument(..., help="a name from params.yaml `featurizers`, e.g. tfidf"),
-    messages_file: Path = typer.Option(Path("data/prepared/messages.parquet")),
-    split_file: Path = typer.Option(Path("data/split/split.parquet")),
+    featurizer: FeaturizerArg,
+    messages_file: MessagesOption = MESSAGES_FILE,
+    split_file: SplitOption = SPLIT_FILE,
     output: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
     cache_dir: Path = typer.Option(Path("data/cache/embeddings"), help="embedding cache (transformer kinds)"),
 ) -> None:

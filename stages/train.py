@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 from dvclive import Live
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import (
+    MESSAGES_FILE,
+    SPLIT_FILE,
+    FeaturizerArg,
+    MessagesOption,
+    SplitOption,
+    StageError,
+    reports_errors,
+    stage_app,
+)
 from stages.common.features import load_splits
 from stages.common.io import atomic_dir, write_json
 from stages.common.neuron import CARD, best_f1_threshold, predict_proba, save_neuron, train_neuron
@@ -19,9 +28,9 @@ app = stage_app(__doc__)
 @app.command()
 @reports_errors
 def main(
-    featurizer: str = typer.Argument(..., help="a name from params.yaml `featurizers`, e.g. tfidf"),
-    messages_file: Path = typer.Option(Path("data/prepared/messages.parquet")),
-    split_file: Path = typer.Option(Path("data/split/split.parquet")),
+    featurizer: FeaturizerArg,
+    messages_file: MessagesOption = MESSAGES_FILE,
+    split_file: SplitOption = SPLIT_FILE,
     features_dir: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
     model_dir: Path = typer.Option(None, help="default: data/models/FEATURIZER"),
     log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
@@ -38,3 +39,11 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 def stage_app(help_text: str) -> typer.Typer:
     """A typer app for one stage; `python -m stages.<name> --help` shows `help_text`."""
     return typer.Typer(help=help_text, add_completion=False, pretty_exceptions_enable=False)
+
+
+# CLI arguments shared by the per-featurizer stages (featurize, train, evaluate).
+FeaturizerArg = Annotated[str, typer.Argument(help="a name from params.yaml `featurizers`, e.g. tfidf")]
+MessagesOption = Annotated[Path, typer.Option(help="prepared messages (Parquet: id, text, label)")]
+SplitOption = Annotated[Path, typer.Option(help="the split (Parquet: id, split)")]
+MESSAGES_FILE = Path("data/prepared/messages.parquet")
+SPLIT_FILE = Path("data/split/split.parquet")
