@@ -74,6 +74,7 @@ def main(
     split_file: SplitOption = SPLIT_FILE,
     output: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
     cache_dir: Path = typer.Option(Path("data/cache/embeddings"), help="embedding cache (transformer kinds)"),
+    chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
     """Featurize all messages with FEATURIZER (params: featurize.FEATURIZER)."""
     params = load_params()
@@ -83,7 +84,7 @@ def main(
     messages = pd.read_parquet(messages_file)
     settings = params.featurize[featurizer]
     if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
-        matrix, stats = embed(messages["text"].tolist(), settings, featurizer, cache_dir)
+        matrix, stats = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
         save_dense_features(output, messages["id"], matrix, {"params": settings.model_dump(mode="json"), **stats})
     else:
         split = pd.read_parquet(split_file)

@@ -12,29 +12,27 @@ from stages.common.embed_cache import EmbeddingCache
 from stages.common.encoders import encode, encoder_cache_key, load_encoder
 from stages.common.params import EncoderParams
 from stages.featurize import embed
-
-WORDS = "free prize win call now claim txt urgent lunch tomorrow see you at the ok lol home".split()
+from tests.tiny_models import WORDS, save_tiny_bart, save_tiny_bert
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz0123456789!?.,"]
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
-    )
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+
+@pytest.fixture(scope="module")
+def tiny_bart(tmp_path_factory):
+    return save_tiny_bart(tmp_path_factory.mktemp("tiny-bart"))
+
+
+# (model fixture, hidden_states): BERT, and BART pooled over the full model's or the encoder's states.
+ENCODERS = [("tiny_bert", "full"), ("tiny_bart", "full"), ("tiny_bart", "encoder")]
+
+
+@pytest.fixture(params=ENCODERS, ids=lambda e: f"{e[0]}-{e[1]}")
+def any_encoder(request) -> EncoderParams:
+    model_fixture, hidden_states = request.param
+    return params_for(request.getfixturevalue(model_fixture), hidden_states=hidden_states)
 
 
 def params_for(model_dir, **overrides) -> EncoderParams:
@@ -46,11 +44,25 @@ def texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=rng.integers(1, 30))) + f" {i}" for i in range(n)]
 
 
-def test_masked_mean_ignores_padding(tiny_bert):
-    encoder = load_encoder(params_for(tiny_bert), "tiny")
+def test_tiny_tokenizers_split_words_into_known_tokens(tiny_bert, tiny_bart):
+    for directory in (tiny_bert, tiny_bart):
+        tokenizer = load_encoder(params_for(directory), "tiny").tokenizer
+        ids = tokenizer("free prize now lunch")["input_ids"]
+        assert tokenizer.unk_token_id not in ids and len(ids) > 4, (directory, ids)
+
+
+def test_masked_mean_ignores_padding(any_encoder):
+    encoder = load_encoder(any_encoder, "tiny")
     alone = encode(encoder, ["free prize"])
     beside_long = encode(encoder, ["free prize", " ".join(WORDS * 5)])
     assert np.abs(alone[0] - beside_long[0]).max() < 1e-5
+
+
+def test_bart_hidden_states_choice_changes_the_model(tiny_bart):
+    full = load_encoder(params_for(tiny_bart), "bart")
+    encoder_only = load_encoder(params_for(tiny_bart, hidden_states="encoder"), "bart")
+    assert type(full.model).__name__ == "BartModel" and type(encoder_only.model).__name__ == "BartEncoder"
+    assert not np.allclose(encode(full, ["free prize now"]), encode(encoder_only, ["free prize now"]))
 
 
 def test_cls_pooling_differs_from_mean(tiny_bert):
@@ -59,15 +71,15 @@ def test_cls_pooling_differs_from_mean(tiny_bert):
     assert mean.shape == cls.shape and not np.allclose(mean, cls)
 
 
-def test_cache_encodes_only_new_messages(tiny_bert, tmp_path):
-    params = params_for(tiny_bert)
+def test_cache_encodes_only_new_messages(any_encoder, tmp_path):
+    params = any_encoder
     first, stats = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
     assert stats["encoded"] == 30 and stats["cache_hits"] == 0
     again, stats = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
     assert stats["encoded"] == 0 and np.array_equal(first, again)
     _, stats = embed(texts(30) + ["urgent claim now", "see you at lunch"], params, "tiny", tmp_path)
     assert stats["encoded"] == 2
-    _, stats = embed(texts(30), params_for(tiny_bert, max_length=16), "tiny", tmp_path)
+    _, stats = embed(texts(30), params.model_copy(update={"max_length": 16}), "tiny", tmp_path)
     assert stats["encoded"] == 30  # another setting, another cache
 
 

@@ -44,6 +44,8 @@ class EmbeddingCache:
     def load(self) -> dict[str, np.ndarray]:
         """All cached vectors by text key; unreadable chunks are removed and listed in `self.corrupt`."""
         vectors: dict[str, np.ndarray] = {}
+        for leftover in self.directory.glob(".chunk-*.tmp"):  # a killed run's unfinished chunk
+            leftover.unlink(missing_ok=True)
         for chunk in sorted(self.directory.glob("chunk-*.parquet")):
             try:
                 table = pq.read_table(chunk)

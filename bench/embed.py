@@ -1,0 +1,129 @@
+"""Encoding speed: the course's one-message-at-a-time loop against the pipeline's batched `encode`.
+
+All runs use the same bert-base-sized model (BertConfig defaults: 12 layers, 768-d, random weights, so
+no download is needed; speed does not depend on the weight values) on the same messages, in this
+process, with torch limited to --threads threads. Reported as messages/s and as a ratio to the loop.
+Also: how far bf16 vectors are from fp32 ones (cosine), and all-MiniLM-L6-v2 through sentence-transformers'
+own `encode` against ours, on the real weights (the `minilm` extra).
+
+The speed-up column for the bart-base-sized rows is still against the bert-base loop.
+
+Run after `dvc repro` (it reads data/prepared/messages.parquet):
+    python bench/embed.py [--messages 512] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import typer
+
+from stages.common.encoders import encode, load_encoder, offline_copy
+from stages.common.params import EncoderParams
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def course_loop(encoder, texts: list[str]) -> np.ndarray:
+    """The course's way: tokenizer(text) -> model(**inputs) -> last_hidden_state.mean(dim=1), per message."""
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            inputs = encoder.tokenizer(text, return_tensors="pt", truncation=True, max_length=128)
+            out.append(encoder.model(**inputs).last_hidden_state.mean(dim=1)[0].float().numpy())
+    return np.stack(out)
+
+
+def timed(func, *args) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    result = func(*args)
+    return result, time.perf_counter() - started
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def main(
+    messages: int = typer.Option(512, help="how many messages (the first N of the prepared data)"),
+    threads: int = typer.Option(2, help="torch CPU threads"),
+) -> None:
+    torch.set_num_threads(threads)
+    texts = pd.read_parquet("data/prepared/messages.parquet")["text"].head(messages).tolist()
+    from transformers import BartConfig, BartModel, BertConfig, BertModel, BertTokenizerFast
+
+    with tempfile.TemporaryDirectory() as directory:
+        torch.manual_seed(0)
+        BertModel(BertConfig()).save_pretrained(directory)  # bert-base shape, random weights
+        tokenizer_source = offline_copy(MINILM)  # a real uncased WordPiece vocab (same as bert-base-uncased)
+        BertTokenizerFast.from_pretrained(tokenizer_source).save_pretrained(directory)
+        setting = dict(kind="transformer", model=directory, batch_size=64)
+        fp32 = load_encoder(EncoderParams(**setting, dtype="float32"), "bench")
+        bf16 = load_encoder(EncoderParams(**setting, dtype="bfloat16"), "bench")
+        encode(fp32, texts[:8]), encode(bf16, texts[:8])  # warm-up
+        _, loop_seconds = timed(course_loop, fp32, texts)
+        batched32, batched32_seconds = timed(encode, fp32, texts)
+        batched16, batched16_seconds = timed(encode, bf16, texts)
+
+        # bart-base shape (6+6 layers, 768-d): the full model's states vs the encoder's only, bf16 batches.
+        torch.manual_seed(0)
+        bart = BartConfig(
+            d_model=768,
+            encoder_layers=6,
+            decoder_layers=6,
+            encoder_attention_heads=12,
+            decoder_attention_heads=12,
+            encoder_ffn_dim=3072,
+            decoder_ffn_dim=3072,
+            vocab_size=30522,
+            pad_token_id=0,
+        )  # the BERT vocab stands in for BART's BPE
+        BartModel(bart).save_pretrained(directory)
+        bart_seconds = {}
+        for states in ("full", "encoder"):
+            encoder = load_encoder(EncoderParams(**setting, dtype="bfloat16", hidden_states=states), "bench")
+            encode(encoder, texts[:8])
+            bart_seconds[states] = timed(encode, encoder, texts)[1]
+
+    rows = [
+        ("per-message loop, fp32 (course)", loop_seconds),
+        ("length-sorted batches of 64, fp32", batched32_seconds),
+        ("length-sorted batches of 64, bf16", batched16_seconds),
+    ]
+    print(f"bert-base-sized encoder, {len(texts)} messages, {threads} threads, {torch.__version__}")
+    rows += [(f"bart-base-sized, bf16, {states} states", seconds) for states, seconds in bart_seconds.items()]
+    print(f"{'method':<38} {'msgs/s':>8} {'speed-up':>9}")
+    for name, seconds in rows:
+        print(f"{name:<38} {len(texts) / seconds:8.1f} {loop_seconds / seconds:8.2f}x")
+    similarity = cosine(batched16, batched32)
+    print(f"cosine(bf16, fp32) over {len(texts)} messages: min {similarity.min():.5f}, mean {similarity.mean():.5f}")
+
+    from sentence_transformers import SentenceTransformer
+
+    ours = load_encoder(EncoderParams(kind="transformer", model=str(offline_copy(MINILM)), dtype="float32"), "minilm")
+    library = SentenceTransformer(str(offline_copy(MINILM)), device="cpu")
+    library.max_seq_length = 128
+    encode(ours, texts[:8]), library.encode(texts[:8])
+    ours_vectors, ours_seconds = timed(encode, ours, texts)
+    library_vectors, library_seconds = timed(
+        lambda t: library.encode(t, batch_size=64, normalize_embeddings=False), texts
+    )
+    agreement = cosine(ours_vectors, library_vectors).min()
+    print(
+        f"all-MiniLM-L6-v2 fp32: ours {len(texts) / ours_seconds:.1f} msgs/s, sentence-transformers "
+        f"{len(texts) / library_seconds:.1f} msgs/s; cosine(ours, library) min {agreement:.6f}"
+    )
+    metrics = Path("reports/metrics/minilm.json")
+    if metrics.exists():
+        test = json.loads(metrics.read_text())["test"]
+        print(f"minilm neuron (pipeline, test): MCC {test['mcc']:.4f}, F1 {test['f1']:.4f}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,86 @@
+"""`kill -9` of the embed step at seeded random moments: the rerun resumes and ends with the same vectors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import real_params, write_params
+from tests.tiny_models import WORDS, save_tiny_bert
+
+pytestmark = pytest.mark.slow
+CHUNK = 40
+KILLS = 5
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A directory with params for one tiny encoder and 2,000 prepared messages."""
+    directory = tmp_path_factory.mktemp("kill")
+    model = save_tiny_bert(directory / "tiny-bert")
+    params = real_params()
+    params["featurizers"] = ["tiny"]
+    params["featurize"]["tiny"] = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
+    params["train"]["tiny"] = params["train"]["minilm"]
+    write_params(directory, params)
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(5, 60))) + f" {i}" for i in range(2000)]
+    messages = pd.DataFrame({"id": [f"m{i:05d}" for i in range(len(texts))], "text": texts, "label": "ham"})
+    messages.to_parquet(directory / "messages.parquet")
+    return directory
+
+
+def featurize(workdir: Path, cache: str, output: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "stages.featurize", "tiny", "--messages-file", "messages.parquet"]
+    command += ["--cache-dir", cache, "--output", output, "--chunk-size", str(CHUNK)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    return output
+
+
+def chunks(cache: Path) -> list[Path]:
+    return list(cache.rglob("chunk-*.parquet"))
+
+
+def test_kill_9_at_random_moments_then_resume_gives_identical_vectors(workdir):
+    finish(featurize(workdir, "cache-clean", "reference"))
+    reference = pd.read_parquet(workdir / "reference" / "embeddings.parquet")
+    total_chunks = -(-len(reference) // CHUNK)
+    rng = np.random.default_rng(1234)
+    for run in range(KILLS):
+        cache, output = workdir / f"cache-{run}", f"out-{run}"
+        stop_after = int(rng.integers(1, total_chunks - 1))  # finished chunks before the kill
+        extra_delay = float(rng.uniform(0, 0.02))  # lands the kill mid-chunk, not only between chunks
+        process = featurize(workdir, cache.name, output)
+        while len(chunks(cache)) < stop_after and process.poll() is None:
+            time.sleep(0.002)
+        time.sleep(extra_delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL, f"run {run} finished before the kill; slow the encoder down"
+        assert not (workdir / output).exists()  # no half-written output
+        survived = sum(len(pd.read_parquet(c)) for c in chunks(cache))
+        log = finish(featurize(workdir, cache.name, output))
+        hits, encoded = (
+            int(n.replace(",", "")) for n in re.search(r"([\d,]+) cache hits, ([\d,]+) to encode", log).groups()
+        )
+        assert (hits, encoded) == (survived, len(reference) - survived), log
+        assert "unreadable cache chunk" not in log  # renamed whole or not at all: never torn
+        resumed = pd.read_parquet(workdir / output / "embeddings.parquet")
+        assert resumed["id"].tolist() == reference["id"].tolist()
+        assert np.array_equal(np.stack(resumed["vector"]), np.stack(reference["vector"]))
+        assert not list(cache.rglob("*.tmp"))
