@@ -25,34 +25,12 @@ from stages.common.cli import (
     stage_app,
 )  # noqa: E402
 from stages.common.features import load_splits  # noqa: E402
-from stages.common.io import atomic_dir, atomic_path, read_json, write_json  # noqa: E402
+from stages.common.io import atomic_dir, atomic_path, read_json, write_json, write_parquet  # noqa: E402
+from stages.common.metrics import classification_metrics  # noqa: E402
 from stages.common.neuron import CARD, load_neuron, predict_proba  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 app = stage_app(__doc__)
-
-
-def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """Threshold-dependent and ranking metrics for one split."""
-    predicted = (scores >= threshold).astype(int)
-    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
-    both_classes = len(np.unique(labels)) == 2
-    return {
-        "accuracy": skm.accuracy_score(labels, predicted),
-        "precision": skm.precision_score(labels, predicted, zero_division=0),
-        "recall": skm.recall_score(labels, predicted, zero_division=0),
-        "specificity": tn / (tn + fp) if tn + fp else 0.0,
-        "f1": skm.f1_score(labels, predicted, zero_division=0),
-        "mcc": skm.matthews_corrcoef(labels, predicted),
-        "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else None,
-        "pr_auc": skm.average_precision_score(labels, scores) if both_classes else None,
-        "n": int(len(labels)),
-        "threshold": float(threshold),
-        "tp": int(tp),
-        "fp": int(fp),
-        "tn": int(tn),
-        "fn": int(fn),
-    }
 
 
 def _round(block: dict) -> dict:
@@ -101,6 +79,24 @@ def read_loss_curves(train_log: Path) -> pd.DataFrame:
     return frames[0].merge(frames[1], on="step") if len(frames) == 2 else frames[0]
 
 
+def predictions_table(split_file: Path, splits: dict, scores: dict, threshold: float) -> pd.DataFrame:
+    """id, split, label, score, predicted: what the compare stage resamples (rows in load_splits' order)."""
+    split = pd.read_parquet(split_file)
+    frames = [
+        pd.DataFrame(
+            {
+                "id": split.loc[split["split"] == name, "id"].to_numpy(),
+                "split": name,
+                "label": splits[name][1].astype(int),
+                "score": scores[name],
+                "predicted": (scores[name] >= threshold).astype(int),
+            }
+        )
+        for name in splits
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 @app.command()
 @reports_errors
 def main(
@@ -112,6 +108,7 @@ def main(
     train_log: Path = typer.Option(None, help="default: reports/train/FEATURIZER"),
     metrics_file: Path = typer.Option(None, help="default: reports/metrics/FEATURIZER.json"),
     eval_dir: Path = typer.Option(None, help="plots and PNGs; default: reports/eval/FEATURIZER"),
+    predictions_file: Path = typer.Option(None, help="default: data/predictions/FEATURIZER.parquet"),
 ) -> None:
     """Evaluate FEATURIZER's neuron on every split."""
     if featurizer not in load_params().featurizers:
@@ -121,6 +118,7 @@ def main(
     train_log = train_log or Path("reports/train") / featurizer
     metrics_file = metrics_file or Path("reports/metrics") / f"{featurizer}.json"
     eval_dir = eval_dir or Path("reports/eval") / featurizer
+    predictions_file = predictions_file or Path("data/predictions") / f"{featurizer}.parquet"
 
     model, standardizer = load_neuron(model_dir)
     threshold = read_json(model_dir / CARD)["threshold"]
@@ -136,6 +134,7 @@ def main(
             live.log_sklearn_plot("confusion_matrix", labels, (test_scores >= threshold).astype(int))
         save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
     write_json(metrics_file, report)
+    write_parquet(predictions_table(split_file, splits, scores, threshold), predictions_file)
     test = report["test"]
     typer.echo(
         f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, "

@@ -2,11 +2,20 @@
 
 Examples:
 
-    spam repro    # dvc repro, leaving out encoders whose model cannot be loaded here (it says which)
+    spam repro                                  # run the pipeline (leaves out encoders it cannot load, and says so)
+
+    spam predict "WINNER! Claim your prize now"  # label, spam probability, threshold
+
+    spam predict --file messages.txt --json     # one message a line, JSON lines out
+
+    cat messages.txt | spam predict -           # from stdin
+
+    spam compare bow tfidf                      # test metrics of two featurizers, with paired bootstrap intervals
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +24,9 @@ import typer
 
 from stages.common.cli import StageError, reports_errors
 from stages.common.params import EncoderParams, Params, load_params
+
+PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the progress bar
+EXCERPT = 60
 
 PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
@@ -75,6 +87,98 @@ def repro() -> None:
         PARAMS_FILE.write_bytes(original)
     if done.returncode:
         raise StageError(f"dvc exp run failed (exit {done.returncode}); see its output above")
+
+
+def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:
+    """Messages from arguments, a file or stdin (`-`); returns (messages, blank lines skipped)."""
+    if file is not None and messages:
+        raise StageError("give messages as arguments or --file, not both")
+    if file is None and messages != ["-"]:
+        if not messages:
+            raise StageError('nothing to predict: give a message, --file PATH, or - for stdin (spam predict "hi")')
+        empty = [i + 1 for i, m in enumerate(messages) if not m.strip()]
+        if empty:
+            raise StageError(f"message {empty[0]} is empty: give some text")
+        return messages, 0
+    source = "stdin" if file is None else str(file)
+    data = sys.stdin.buffer.read() if file is None else Path(file).read_bytes()
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise StageError(f"{source} looks binary (NUL byte on line {line}): give a text file, one message a line")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StageError(f"{source} is not UTF-8 text (line {line}): give a text file, one message a line") from None
+    lines = text.splitlines()
+    kept = [line for line in lines if line.strip()]
+    if not kept:
+        raise StageError(f"{source} holds no messages (only blank lines)")
+    return kept, len(lines) - len(kept)
+
+
+def excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1] + "…"
+
+
+@app.command()
+@reports_errors
+def predict(
+    messages: list[str] = typer.Argument(None, help="messages to score; - reads stdin, one message a line"),
+    file: Path = typer.Option(None, "--file", "-f", help="a UTF-8 text file, one message a line"),
+    featurizer: str = typer.Option(None, help="which trained model; default: the best validation MCC"),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
+) -> None:
+    """Say whether each message is spam. Example: spam predict "WINNER! Claim your prize now"
+
+    Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
+    skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
+    """
+    from tqdm import tqdm
+
+    from stages.common.predictor import best_featurizer, load_predictor
+
+    texts, blank = read_messages(messages or [], file)
+    name = featurizer or best_featurizer()
+    predictor = load_predictor(name)
+    probabilities = []
+    with tqdm(total=len(texts), unit="msg", desc=f"predict {name}", disable=len(texts) < 1000) as bar:
+        for start in range(0, len(texts), PREDICT_BATCH):
+            probabilities.extend(predictor.spam_probability(texts[start : start + PREDICT_BATCH]).tolist())
+            bar.update(min(PREDICT_BATCH, len(texts) - start))
+    if not as_json:
+        typer.echo(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
+    for text, probability in zip(texts, probabilities, strict=True):
+        label = "spam" if probability >= predictor.threshold else "ham"
+        if as_json:
+            row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
+            typer.echo(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
+        else:
+            typer.echo(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+    if blank:
+        typer.echo(f"skipped {blank} blank line{'s' * (blank != 1)}", err=True)
+
+
+@app.command()
+@reports_errors
+def compare(
+    old: str = typer.Argument(..., help="the featurizer to compare against, e.g. bow"),
+    new: str = typer.Argument(..., help="the featurizer compared, e.g. tfidf"),
+    resamples: int = typer.Option(2000, min=100, help="bootstrap resamples"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+) -> None:
+    """Test metrics of two featurizers side by side. Example: spam compare bow tfidf
+
+    Same shape as `dvc metrics diff` (metric, old, new, change), plus a paired 95 % bootstrap interval of
+    the change (both scored on the same resampled test messages); `confirmed` means it excludes 0.
+    """
+    from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
+
+    predictions = {name: read_test_predictions(Path("data/predictions") / f"{name}.parquet") for name in (old, new)}
+    report = compare_featurizers(predictions, old, resamples, seed)
+    typer.echo(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
+    typer.echo(diff_table(report["vs_baseline"][new], old, new))
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def first_run(project: Path) -> str:
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
-    expected = {"download", "prepare", "split"} | {
+    expected = {"download", "prepare", "split", "explore", "compare", "report"} | {
         f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS
     }
     assert ran_stages(first_run) == expected
@@ -136,7 +136,8 @@ def test_metrics_show_has_one_row_per_featurizer(project, first_run):
 
 def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
     set_param(project, "train.tfidf.lr", 0.05)
-    assert ran_stages(run(project, "dvc", "repro")) == {"train@tfidf", "evaluate@tfidf"}
+    # compare and report read every featurizer's results, so they follow
+    assert ran_stages(run(project, "dvc", "repro")) == {"train@tfidf", "evaluate@tfidf", "compare", "report"}
     assert "train.tfidf.lr" in run(project, "dvc", "params", "diff")
     assert "reports/metrics/tfidf.json" in run(project, "dvc", "metrics", "diff")
 
@@ -167,7 +168,17 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     output = run(project, "spam", "repro")
     notes = [line for line in output.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "bart" in notes[0] and "featurizers=[bow]" in notes[0], output
-    assert ran_stages(output) == {"download", "prepare", "split", "featurize@bow", "train@bow", "evaluate@bow"}
+    assert ran_stages(output) == {
+        "download",
+        "prepare",
+        "split",
+        "explore",
+        "featurize@bow",
+        "train@bow",
+        "evaluate@bow",
+        "compare",
+        "report",
+    }
     assert (project / "params.yaml").read_bytes() == params_before
     assert (project / "reports" / "metrics" / "bow.json").exists()
 
@@ -176,3 +187,48 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     assert time.monotonic() - started < 30  # dvc's own start-up included; the model check itself takes < 5 s
     assert "facebook/bart-base" in direct and "featurizers=[" in direct and "featurize.bart.model" in direct
     assert not (project / "data" / "features" / "bart").exists()
+
+
+def test_compare_report_has_every_featurizer_with_intervals(project, first_run):
+    report = json.loads((project / "reports" / "compare.json").read_text())
+    assert list(report["featurizers"]) == FEATURIZERS and report["resamples"] == 2000
+    for row in report["featurizers"].values():
+        for metric in ("f1", "mcc"):
+            low, high = row[f"{metric}_ci95"]
+            assert low <= row[metric] <= high
+    assert set(report["vs_baseline"]) == set(FEATURIZERS) - {"bow"}
+    assert "| metric | bow | tfidf | change |" in (project / "reports" / "compare.md").read_text()
+    assert (project / "reports" / "figures" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    explore = (project / "reports" / "explore.md").read_text()
+    assert "duplicates dropped" in explore and "Top words per class" in explore
+
+
+def test_spam_predict_and_compare_use_the_pipeline_outputs(project, first_run):
+    output = run(project, "spam", "predict", "--json", "--featurizer", "tfidf", "WIN a FREE prize, txt CLAIM now", "ok")
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [row["message"] for row in rows] == ["WIN a FREE prize, txt CLAIM now", "ok"]
+    assert all(0 <= row["spam_probability"] <= 1 and row["featurizer"] == "tfidf" for row in rows)
+    assert rows[0]["spam_probability"] > rows[1]["spam_probability"]
+    assert "mcc" in run(project, "spam", "compare", "bow", "minilm")
+
+
+def test_index_html_renders_offline_with_every_image(project, first_run):
+    """Headless Chromium opens reports/index.html and every embedded image decodes."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it): index.html not rendered")
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=flags)
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto((project / "reports" / "index.html").as_uri())
+        loaded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        text = page.inner_text("body")
+        browser.close()
+    assert len(loaded) >= 4 * len(FEATURIZERS) + 4 and all(loaded)
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests  # nothing from the network
+    assert all(name in text for name in FEATURIZERS)

@@ -107,6 +107,18 @@ class TrainParams(Strict):
     seed: int = 0
 
 
+class CompareParams(Strict):
+    baseline: str = "bow"  # every other featurizer's change is measured against this one
+    resamples: PositiveInt = 2000  # bootstrap resamples of the test split
+    seed: int = 0
+
+
+class ExploreParams(Strict):
+    top_tokens: PositiveInt = 15  # most frequent words per class (English stop words left out)
+    examples: NonNegativeInt = 3  # example messages shown per class
+    seed: int = 0
+
+
 class Params(Strict):
     featurizers: list[str] = Field(min_length=1)
     download: DownloadParams
@@ -114,6 +126,8 @@ class Params(Strict):
     split: SplitParams = SplitParams()
     featurize: dict[str, FeaturizerParams]
     train: dict[str, TrainParams]
+    compare: CompareParams = CompareParams()
+    explore: ExploreParams = ExploreParams()
 
     @model_validator(mode="after")
     def featurizers_are_configured(self) -> Params:

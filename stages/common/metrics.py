@@ -1,0 +1,100 @@
+"""Classification metrics, and bootstrap intervals for them on a small test set.
+
+The test split holds ~98 spam, so one message moves recall by ~0.01: every comparison carries a 95 %
+bootstrap interval. Resampling is vectorised over confusion counts, so 2,000 resamples take milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+# Metrics that the bootstrap can recompute from confusion counts alone.
+COUNT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc")
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Threshold-dependent and ranking metrics for one split."""
+    predicted = (scores >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "accuracy": skm.accuracy_score(labels, predicted),
+        "precision": skm.precision_score(labels, predicted, zero_division=0),
+        "recall": skm.recall_score(labels, predicted, zero_division=0),
+        "specificity": tn / (tn + fp) if tn + fp else 0.0,
+        "f1": skm.f1_score(labels, predicted, zero_division=0),
+        "mcc": skm.matthews_corrcoef(labels, predicted),
+        "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else None,
+        "pr_auc": skm.average_precision_score(labels, scores) if both_classes else None,
+        "n": int(len(labels)),
+        "threshold": float(threshold),
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+    }
+
+
+def metrics_from_counts(tp, fp, tn, fn) -> dict[str, np.ndarray]:
+    """COUNT_METRICS for arrays of confusion counts (one entry per resample); 0 where undefined."""
+    tp, fp, tn, fn = (np.asarray(c, dtype=float) for c in (tp, fp, tn, fn))
+
+    def ratio(a, b):
+        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+    mcc_denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return {
+        "accuracy": ratio(tp + tn, tp + fp + tn + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "mcc": ratio(tp * tn - fp * fn, mcc_denominator),
+    }
+
+
+def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
+    """The same (resamples, n) draw for every featurizer, so differences are paired."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def resampled_metrics(labels: np.ndarray, predicted: np.ndarray, indices: np.ndarray) -> dict[str, np.ndarray]:
+    y, p = labels[indices].astype(bool), predicted[indices].astype(bool)
+    return metrics_from_counts((y & p).sum(1), (~y & p).sum(1), (~y & ~p).sum(1), (y & ~p).sum(1))
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> list[float]:
+    """Percentile interval of bootstrap values."""
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [round(float(low), 6), round(float(high), 6)]
+
+
+def paired_difference(
+    labels: np.ndarray, old: np.ndarray, new: np.ndarray, indices: np.ndarray
+) -> dict[str, dict[str, float | list[float] | bool]]:
+    """Per metric: old, new, change (new - old) and the paired 95 % bootstrap interval of the change.
+
+    `confirmed` is true when the interval excludes 0: the data can tell the two apart on that metric.
+    """
+    point_old, point_new = point_metrics(labels, old), point_metrics(labels, new)
+    boot_old, boot_new = resampled_metrics(labels, old, indices), resampled_metrics(labels, new, indices)
+    diff = {}
+    for name in COUNT_METRICS:
+        low, high = interval(boot_new[name] - boot_old[name])
+        change = float(point_new[name] - point_old[name])
+        diff[name] = {
+            "old": round(float(point_old[name]), 6),
+            "new": round(float(point_new[name]), 6),
+            "change": round(change, 6),
+            "ci95": [low, high],
+            "confirmed": bool(low > 0 or high < 0),
+        }
+    return diff
+
+
+def point_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    y, p = labels.astype(bool), predicted.astype(bool)
+    counts = (y & p).sum(), (~y & p).sum(), (~y & ~p).sum(), (y & ~p).sum()
+    return {name: round(float(value), 6) for name, value in metrics_from_counts(*counts).items()}

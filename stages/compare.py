@@ -1,0 +1,106 @@
+"""Stage 7: one table of every featurizer's test metrics, with bootstrap intervals, against a baseline.
+
+Writes reports/compare.json, reports/compare.md and reports/figures/compare.png. Changes against the
+baseline have the shape of `dvc metrics diff` (metric, old, new, change) plus a paired 95 % bootstrap
+interval: both featurizers are scored on the same resampled test messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import typer  # noqa: E402
+
+from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
+from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions  # noqa: E402
+from stages.common.io import atomic_path, read_json, write_bytes, write_json  # noqa: E402
+from stages.common.neuron import CARD  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+app = stage_app(__doc__)
+TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
+
+
+def markdown_report(report: dict) -> str:
+    baseline, rows = report["baseline"], report["featurizers"]
+    lines = [
+        "# Featurizers compared on the test split",
+        "",
+        f"Test split: {report['test_messages']} messages ({report['test_spam']} spam). Intervals: 95 % bootstrap, "
+        f"{report['resamples']:,} resamples (seed {report['seed']}).",
+        "",
+        "| featurizer | " + " | ".join(TABLE_METRICS) + " | F1 95 % CI | MCC 95 % CI | train s |",
+        "| --- " * (len(TABLE_METRICS) + 4) + "|",
+    ]
+    for name, row in rows.items():
+        values = " | ".join(f"{row[m]:.4f}" for m in TABLE_METRICS)
+        f1_ci, mcc_ci = (f"{row[k][0]:.3f}–{row[k][1]:.3f}" for k in ("f1_ci95", "mcc_ci95"))
+        lines.append(f"| {name} | {values} | {f1_ci} | {mcc_ci} | {row['train_seconds']:.2f} |")
+    for name, diff in report["vs_baseline"].items():
+        lines += ["", f"## {name} vs {baseline}", "", diff_table(diff, baseline, name, markdown=True)]
+    lines += [
+        "",
+        "A change is **confirmed** when its paired interval excludes 0; otherwise this test set cannot tell "
+        "the two featurizers apart on that metric.",
+        "",
+        "![test F1 and MCC with 95 % intervals](figures/compare.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def draw_chart(report: dict, path: Path) -> None:
+    names = list(report["featurizers"])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4), dpi=100)
+    for offset, metric in ((-0.18, "f1"), (0.18, "mcc")):
+        values = np.array([report["featurizers"][n][metric] for n in names])
+        ci = np.array([report["featurizers"][n][f"{metric}_ci95"] for n in names])
+        errors = np.vstack([values - ci[:, 0], ci[:, 1] - values])
+        ax.bar(x + offset, values, width=0.36, yerr=errors, capsize=4, label=f"test {metric.upper()}")
+    ax.set_xticks(x, names)
+    lowest = min(min(report["featurizers"][n][f"{m}_ci95"][0] for n in names) for m in ("f1", "mcc"))
+    ax.set_ylim(max(0.0, lowest - 0.05), 1.0)  # zoom in: the differences live near the top
+    ax.set_title("Test F1 and MCC per featurizer (95 % bootstrap intervals)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+@app.command()
+@reports_errors
+def main(
+    predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
+    metrics_dir: Path = typer.Option(Path("reports/metrics"), help="evaluate's metrics JSON"),
+    models_dir: Path = typer.Option(Path("data/models"), help="train's model cards (train seconds)"),
+    output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
+) -> None:
+    """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
+    params = load_params()
+    settings = params.compare
+    names = params.featurizers
+    if settings.baseline not in names:
+        raise StageError(f"compare.baseline {settings.baseline!r} is not in featurizers {names}")
+    predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
+    report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
+    for name in names:
+        test = read_json(metrics_dir / f"{name}.json")["test"]
+        report["featurizers"][name]["roc_auc"] = test["roc_auc"]
+        report["featurizers"][name]["pr_auc"] = test["pr_auc"]
+        report["featurizers"][name]["train_seconds"] = read_json(models_dir / name / CARD)["train_seconds"]
+    write_json(output_dir / "compare.json", report)
+    write_bytes(output_dir / "compare.md", markdown_report(report).encode())
+    draw_chart(report, output_dir / "figures" / "compare.png")
+    best = max(names, key=lambda n: report["featurizers"][n]["mcc"])
+    typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / 'compare.md'}")
+
+
+if __name__ == "__main__":
+    app()

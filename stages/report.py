@@ -1,0 +1,145 @@
+"""Stage: reports/index.html, the one page a person opens.
+
+The compare table, every featurizer's plots, the explore report and links to the metrics JSON. It is
+self-contained and works offline: images are embedded as data URIs, no script, no font, no CDN.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import typer
+
+from stages.common.cli import reports_errors, stage_app
+from stages.common.io import read_json, write_bytes
+from stages.common.params import load_params
+
+app = stage_app(__doc__)
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; } .figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; }
+.yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
+"""
+FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix")
+COMPARE_COLUMNS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
+
+
+def image(path: Path, alt: str) -> str:
+    """An <img> with the PNG inlined, or a visible note where the file is missing."""
+    if not path.exists():
+        return f"<p><em>missing: {html.escape(str(path))}</em></p>"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="num">{c}</td>' if i >= numeric_from else f"<td>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def compare_section(compare: dict, reports: Path) -> str:
+    rows = [
+        [html.escape(name)]
+        + [f"{row[m]:.4f}" for m in COMPARE_COLUMNS]
+        + [f"{row['f1_ci95'][0]:.3f}–{row['f1_ci95'][1]:.3f}", f"{row['mcc_ci95'][0]:.3f}–{row['mcc_ci95'][1]:.3f}"]
+        + [f"{row['train_seconds']:.2f}", f'<a href="metrics/{html.escape(name)}.json">metrics JSON</a>']
+        for name, row in compare["featurizers"].items()
+    ]
+    parts = [
+        "<h2>Featurizers on the test split</h2>",
+        f"<p>{compare['test_messages']} test messages ({compare['test_spam']} spam); intervals are 95 % "
+        f"bootstrap intervals over {compare['resamples']:,} resamples.</p>",
+        table(["featurizer", *COMPARE_COLUMNS, "F1 95 % CI", "MCC 95 % CI", "train s", ""], rows),
+        image(reports / "figures" / "compare.png", "test F1 and MCC per featurizer"),
+    ]
+    for name, diff in compare["vs_baseline"].items():
+        diff_rows = [
+            [
+                metric,
+                f"{d['old']:.4f}",
+                f"{d['new']:.4f}",
+                f"{d['change']:+.4f}",
+                f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]",
+                f'<span class="{"yes" if d["confirmed"] else "no"}">{"yes" if d["confirmed"] else "no"}</span>',
+            ]
+            for metric, d in diff.items()
+        ]
+        header = ["metric", compare["baseline"], name, "change", "paired 95 % CI", "confirmed"]
+        parts += [f"<h3>{html.escape(name)} vs {html.escape(compare['baseline'])}</h3>", table(header, diff_rows)]
+    return "\n".join(parts)
+
+
+def featurizer_section(name: str, reports: Path) -> str:
+    figures = reports / "eval" / name / "figures"
+    images = "".join(image(figures / f"{figure}.png", f"{name} {figure}") for figure in FIGURES)
+    return f'<h3 id="{html.escape(name)}">{html.escape(name)}</h3><div class="figures">{images}</div>'
+
+
+def explore_section(facts: dict, reports: Path) -> str:
+    rows = [
+        [
+            name,
+            f"{row['messages']:,}",
+            f"{row['share']:.1%}",
+            f"{row['median_chars']:.0f}",
+            f"{row['median_words']:.0f}",
+        ]
+        for name, row in facts["classes"].items()
+    ]
+    parts = [
+        "<h2>The data</h2>",
+        f"<p>{facts['lines_read']:,} lines read, {facts['duplicates_dropped']:,} exact duplicates dropped: "
+        f"{facts['messages']:,} messages.</p>",
+        table(["class", "messages", "share", "median characters", "median words"], rows),
+        '<div class="figures">'
+        + "".join(
+            image(reports / "explore" / f"{figure}.png", figure)
+            for figure in ("class_balance", "lengths", "top_tokens")
+        )
+        + "</div>",
+    ]
+    for name, row in facts["classes"].items():
+        quotes = "".join(f"<blockquote>{html.escape(text)}</blockquote>" for text in row["examples"])
+        parts.append(f"<h3>{name} examples</h3>{quotes}")
+    return "\n".join(parts)
+
+
+def render_index(reports: Path, featurizers: list[str]) -> str:
+    compare, facts = read_json(reports / "compare.json"), read_json(reports / "explore.json")
+    body = [
+        "<h1>spamneuron: one neuron per text representation</h1>",
+        '<p>Sections: <a href="#compare">featurizers</a> · <a href="#plots">plots</a> · '
+        '<a href="#data">data</a>. Written by <code>dvc repro</code> (stage <code>report</code>).</p>',
+        '<section id="compare">' + compare_section(compare, reports) + "</section>",
+        '<section id="plots"><h2>Plots per featurizer (test split)</h2>'
+        + "".join(featurizer_section(name, reports) for name in featurizers)
+        + "</section>",
+        '<section id="data">' + explore_section(facts, reports) + "</section>",
+    ]
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>spamneuron report</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+
+
+@app.command()
+@reports_errors
+def main(reports: Path = typer.Option(Path("reports"), help="the reports directory (read and written)")) -> None:
+    """Write reports/index.html from compare, explore and every featurizer's figures."""
+    page = render_index(reports, load_params().featurizers)
+    write_bytes(reports / "index.html", page.encode())
+    typer.echo(f"wrote {reports / 'index.html'} ({len(page) / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,108 @@
+"""The `spam` command's input handling and the bootstrap comparison, without a trained pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+from typer.testing import CliRunner
+
+from stages.common.cli import StageError
+from stages.common.metrics import metrics_from_counts, paired_difference, resample_indices
+from stages.common.predictor import best_featurizer, load_predictor
+from stages.spam import app, read_messages
+
+runner = CliRunner()
+
+
+def test_messages_from_a_file_skip_and_count_blank_lines(tmp_path):
+    path = tmp_path / "m.txt"
+    path.write_bytes("\ufeffhello there\r\n\r\n   \nWIN a prize\n".encode())
+    assert read_messages([], path) == (["hello there", "WIN a prize"], 2)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"ok\nfine\x00\x01\x02", "NUL byte on line 2"),
+        (b"ok\n\xff\xfe bad", "not UTF-8 text (line 2)"),
+        (b"\n \n", "no messages"),
+    ],
+)
+def test_binary_or_empty_files_are_refused_with_the_line(tmp_path, content, expected):
+    path = tmp_path / "m.txt"
+    path.write_bytes(content)
+    with pytest.raises(StageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        read_messages([], path)
+
+
+def test_empty_message_argument_is_refused():
+    with pytest.raises(StageError, match="message 2 is empty"):
+        read_messages(["hi", "  "], None)
+
+
+def test_predict_without_trained_models_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["predict", "hello"])
+    assert result.exit_code == 1 and "spam repro" in result.output
+    result = runner.invoke(app, ["predict", "--featurizer", "nosuch", "hello"])
+    assert result.exit_code == 1 and "dvc repro train@nosuch" in result.output
+
+
+def test_unreadable_file_is_a_clean_error(tmp_path):
+    result = runner.invoke(app, ["predict", "--file", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 1 and "missing.txt" in result.output and "Traceback" not in result.output
+
+
+def test_help_explains_with_examples():
+    assert "spam predict" in runner.invoke(app, ["--help"]).output
+    for command in ("predict", "compare", "repro"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_best_featurizer_is_the_highest_validation_mcc(tmp_path):
+    for name, val_mcc, test_mcc in (("bow", 0.8, 0.99), ("tfidf", 0.9, 0.5)):
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "card.json").write_text("{}")
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(
+            json.dumps({"val": {"mcc": val_mcc}, "test": {"mcc": test_mcc}})
+        )
+    assert best_featurizer(tmp_path / "metrics", tmp_path / "models") == "tfidf"
+
+
+def test_missing_model_lists_what_is_trained(tmp_path):
+    with pytest.raises(StageError, match="trained: none yet"):
+        load_predictor("bow", tmp_path / "models", tmp_path / "features")
+
+
+def test_count_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    labels, predicted = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
+    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted).ravel()
+    ours = metrics_from_counts(tp, fp, tn, fn)
+    assert ours["f1"] == pytest.approx(skm.f1_score(labels, predicted))
+    assert ours["mcc"] == pytest.approx(skm.matthews_corrcoef(labels, predicted))
+    assert ours["precision"] == pytest.approx(skm.precision_score(labels, predicted))
+
+
+def test_paired_bootstrap_confirms_real_gaps_only():
+    rng = np.random.default_rng(1)
+    labels = (rng.random(800) < 0.12).astype(int)
+    good = labels.copy()
+    good[rng.choice(800, 10, replace=False)] ^= 1  # 10 mistakes
+    bad = labels.copy()
+    bad[rng.choice(800, 80, replace=False)] ^= 1  # 80 mistakes
+    indices = resample_indices(len(labels), 2000, seed=0)
+    same = paired_difference(labels, good, good, indices)
+    assert same["mcc"]["change"] == 0 and same["mcc"]["ci95"] == [0, 0] and not same["mcc"]["confirmed"]
+    gap = paired_difference(labels, bad, good, indices)
+    assert gap["mcc"]["change"] > 0 and gap["mcc"]["confirmed"]
+    low, high = gap["mcc"]["ci95"]
+    assert low < gap["mcc"]["change"] < high
+    tiny = good.copy()
+    tiny[np.flatnonzero(labels)[0]] ^= 1  # one more mistake: not something 800 messages can confirm
+    assert not paired_difference(labels, tiny, good, indices)["recall"]["confirmed"]
