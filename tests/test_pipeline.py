@@ -210,6 +210,12 @@ def test_spam_predict_and_compare_use_the_pipeline_outputs(project, first_run):
     assert all(0 <= row["spam_probability"] <= 1 and row["featurizer"] == "tfidf" for row in rows)
     assert rows[0]["spam_probability"] > rows[1]["spam_probability"]
     assert "mcc" in run(project, "spam", "compare", "bow", "minilm")
+    probe = (
+        "import sys; from typer.testing import CliRunner; from stages.spam import app; "
+        "result = CliRunner().invoke(app, ['predict', '--featurizer', 'tfidf', 'hi']); assert result.exit_code == 0; "
+        "print('transformers' in sys.modules)"
+    )
+    assert run(project, sys.executable, "-c", probe).strip().endswith("False")  # cold start stays light
 
 
 def test_index_html_renders_offline_with_every_image(project, first_run):
