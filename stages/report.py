@@ -114,18 +114,78 @@ def explore_section(facts: dict, reports: Path) -> str:
     return "\n".join(parts)
 
 
+def cars_section(reports: Path) -> str:
+    metrics = read_json(reports / "cars" / "metrics.json")
+    rows = [
+        [html.escape(name)]
+        + [f"{metrics[block][name][m]:,.2f}" if m != "r2" else f"{metrics[block][name][m]:.4f}" for block in
+           ("test_full", "test_trimmed") for m in ("rmse", "mae", "r2")]
+        for name in metrics["test_full"]
+    ]  # fmt: skip
+    header = ["model", "RMSE (full test)", "MAE (full)", "R² (full)", "RMSE (trimmed test)", "MAE (trimmed)", "R²"]
+    low, high = metrics["outlier_bounds"]
+    figures = ("mileage_vs_price", "age_vs_price", "predicted_vs_actual", "residuals", "loss")
+    return "\n".join(
+        [
+            "<h2>Lesson: used-car price from age and mileage</h2>",
+            f"<p>Train prices outside [{low:,.0f}, {high:,.0f}] dropped from train only "
+            f"({metrics['rows']['train_kept']:,} of {metrics['rows']['train']:,} kept); the test set is scored whole "
+            f"and trimmed by the same bounds. Neuron RMSE / LinearRegression RMSE: "
+            f"{metrics['neuron_rmse_over_linear_regression']}. "
+            '<a href="cars/metrics.json">metrics JSON</a></p>',
+            table(header, rows),
+            '<div class="figures">'
+            + "".join(image(reports / "cars" / "figures" / f"{f}.png", f) for f in figures)
+            + "</div>",
+        ]
+    )
+
+
+def fahrenheit_section(reports: Path) -> str:
+    metrics = read_json(reports / "fahrenheit" / "metrics.json")
+
+    def shown(value, digits: int = 4) -> str:
+        return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    rows = [
+        [
+            html.escape(name),
+            shown(row["weight"]),
+            shown(row["bias"]),
+            shown(row["iterations_to_converge"]),
+            shown(row["diverged_at_iteration"]),
+        ]
+        for name, row in metrics["learning_rates"].items()
+    ]
+    best = metrics["least_squares"]
+    return "\n".join(
+        [
+            "<h2>Lesson: one neuron learns Celsius → Fahrenheit</h2>",
+            f"<p>True rule F = 1.8·C + 32; least squares on these noisy pairs: {best['weight']:.4f}·C + "
+            f'{best["bias"]:.4f}. <a href="fahrenheit/metrics.json">metrics JSON</a></p>',
+            table(["learning rate", "weight", "bias", "iterations to converge", "diverged at"], rows),
+            image(reports / "fahrenheit" / "loss.png", "loss per iteration for each learning rate"),
+        ]
+    )
+
+
 def render_index(reports: Path, featurizers: list[str]) -> str:
     compare, facts = read_json(reports / "compare.json"), read_json(reports / "explore.json")
     body = [
         "<h1>spamneuron: one neuron per text representation</h1>",
         '<p>Sections: <a href="#compare">featurizers</a> · <a href="#plots">plots</a> · '
-        '<a href="#data">data</a>. Written by <code>dvc repro</code> (stage <code>report</code>).</p>',
+        '<a href="#data">data</a> · <a href="#cars">used-car lesson</a> · <a href="#fahrenheit">C → F lesson</a>. '
+        "Written by <code>dvc repro</code> (stage <code>report</code>).</p>",
         '<section id="compare">' + compare_section(compare, reports) + "</section>",
         '<section id="plots"><h2>Plots per featurizer (test split)</h2>'
         + "".join(featurizer_section(name, reports) for name in featurizers)
         + "</section>",
         '<section id="data">' + explore_section(facts, reports) + "</section>",
     ]
+    if (reports / "cars" / "metrics.json").exists():
+        body.append('<section id="cars">' + cars_section(reports) + "</section>")
+    if (reports / "fahrenheit" / "metrics.json").exists():
+        body.append('<section id="fahrenheit">' + fahrenheit_section(reports) + "</section>")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>spamneuron report</title>'
         f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>"

@@ -21,6 +21,7 @@ from tests.tiny_models import save_tiny_bart, save_tiny_bert
 
 pytestmark = pytest.mark.slow
 FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
+LESSONS = {"cars_prepare", "cars_train", "fahrenheit"}
 TINY_RANDOM = {"bart", "bert"}  # random-weight stand-ins here: their scores mean nothing
 # What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
 PROJECT_FILES = [
@@ -103,7 +104,7 @@ def first_run(project: Path) -> str:
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
-    expected = {"download", "prepare", "split", "explore", "compare", "report"} | {
+    expected = {"download", "prepare", "split", "explore", "compare", "report", *LESSONS} | {
         f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS
     }
     assert ran_stages(first_run) == expected
@@ -142,6 +143,15 @@ def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
     assert "reports/metrics/tfidf.json" in run(project, "dvc", "metrics", "diff")
 
 
+def test_cars_param_reruns_only_the_cars_lesson(project, first_run):
+    set_param(project, "cars_train.target", "log_price")
+    assert ran_stages(run(project, "dvc", "repro")) == {"cars_train", "report"}  # report shows every lesson
+    metrics = json.loads((project / "reports" / "cars" / "metrics.json").read_text())
+    assert abs(metrics["neuron_rmse_over_linear_regression"] - 1) < 0.01
+    html = (project / "reports" / "index.html").read_text()
+    assert "Lesson: used-car price" in html and "Celsius" in html
+
+
 def test_split_seed_reruns_split_and_downstream_only(project, first_run):
     set_param(project, "split.seed", 7)
     output = run(project, "dvc", "repro")
@@ -178,6 +188,7 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
         "evaluate@bow",
         "compare",
         "report",
+        *LESSONS,
     }
     assert (project / "params.yaml").read_bytes() == params_before
     assert (project / "reports" / "metrics" / "bow.json").exists()

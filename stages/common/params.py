@@ -119,6 +119,46 @@ class ExploreParams(Strict):
     seed: int = 0
 
 
+class CarsPrepareParams(Strict):
+    source: str = "data/vendor/used_cars/used_cars.csv"
+    on_bad_line: Literal["error", "skip"] = "error"
+
+
+CarColumn = Literal["accident", "clean_title", "fuel_type"]
+
+
+class CarsTrainParams(Strict):
+    reference_year: int = Field(2024, ge=1900, le=2100, description="car age = reference_year - model_year")
+    target: Literal["price", "log_price"] = "price"
+    extra_features: list[CarColumn] = Field(default_factory=list, description="added to age and mileage")
+    outliers: Literal["none", "iqr", "quantiles"] = "iqr"  # price outliers removed from train only
+    iqr_factor: PositiveFloat = 1.5
+    quantiles: tuple[Fraction, Fraction] = (0.01, 0.99)
+    test: Fraction = 0.2
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: PositiveFloat = 0.05
+    epochs: PositiveInt = 2000
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def quantiles_ordered(self) -> CarsTrainParams:
+        if self.quantiles[0] >= self.quantiles[1]:
+            raise ValueError(f"quantiles must be (low, high) with low < high, got {list(self.quantiles)}")
+        return self
+
+
+class FahrenheitParams(Strict):
+    samples: PositiveInt = 200
+    noise: NonNegativeFloat = 2.0  # standard deviation of the Fahrenheit noise
+    celsius_range: tuple[float, float] = (-30.0, 50.0)
+    learning_rates: list[PositiveFloat] = Field(
+        default_factory=lambda: [1e-5, 1e-4, 5e-4, 1e-3, 1.2e-3, 2e-3], min_length=1
+    )
+    iterations: PositiveInt = 5000
+    tolerance: Fraction = 0.01  # converged: loss within 1 % of the least-squares loss, and staying there
+    seed: int = 0
+
+
 class Params(Strict):
     featurizers: list[str] = Field(min_length=1)
     download: DownloadParams
@@ -128,6 +168,9 @@ class Params(Strict):
     train: dict[str, TrainParams]
     compare: CompareParams = CompareParams()
     explore: ExploreParams = ExploreParams()
+    cars_prepare: CarsPrepareParams = CarsPrepareParams()
+    cars_train: CarsTrainParams = CarsTrainParams()
+    fahrenheit: FahrenheitParams = FahrenheitParams()
 
     @model_validator(mode="after")
     def featurizers_are_configured(self) -> Params:

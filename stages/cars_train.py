@@ -1,0 +1,219 @@
+"""Lesson stage: a single neuron predicts used-car prices from age and mileage (the course's regression).
+
+Features are standardised with train statistics, `(X - mean) / std` as in the course; the target is
+standardised too, so one learning rate suits both `price` and `log_price`. Price outliers are removed
+from the train split only (`cars_train.outliers`); the test set is scored whole and trimmed by the same
+bounds, and a second neuron trained on the untrimmed train split measures what the trimming buys.
+Peers on the same split: predict-the-mean, LinearRegression on the same features (an MSE neuron is
+linear regression, so they must agree), and HistGradientBoosting on all columns (the ceiling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import typer  # noqa: E402
+from dvclive import Live  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
+from sklearn.linear_model import LinearRegression  # noqa: E402
+from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
+from stages.common.io import atomic_dir, write_json  # noqa: E402
+from stages.common.params import CarsTrainParams, load_params  # noqa: E402
+from stages.common.regression import fit_linear  # noqa: E402
+
+app = stage_app(__doc__)
+CATEGORICAL = ["brand", "fuel_type", "transmission"]  # for the gradient-boosting ceiling only
+THOUSANDS_AXES = {"mileage_vs_price": "x", "predicted_vs_actual": "xy", "residuals": "xy"}
+
+
+def car_features(listings: pd.DataFrame, params: CarsTrainParams) -> pd.DataFrame:
+    """Age and mileage, plus the extra columns asked for (fuel type one-hot)."""
+    features = pd.DataFrame(
+        {"age": params.reference_year - listings["model_year"], "mileage": listings["mileage"]}, index=listings.index
+    )
+    for column in params.extra_features:
+        if column == "fuel_type":
+            features = features.join(pd.get_dummies(listings["fuel_type"], prefix="fuel", dtype=float))
+        else:
+            features[column] = listings[column].astype(float)
+    return features
+
+
+def outlier_bounds(prices: pd.Series, params: CarsTrainParams) -> tuple[float, float]:
+    if params.outliers == "iqr":
+        q1, q3 = prices.quantile([0.25, 0.75])
+        return float(q1 - params.iqr_factor * (q3 - q1)), float(q3 + params.iqr_factor * (q3 - q1))
+    if params.outliers == "quantiles":
+        low, high = prices.quantile(list(params.quantiles))
+        return float(low), float(high)
+    return float("-inf"), float("inf")
+
+
+class Standardiser:
+    """(x - mean) / std with the train split's statistics (constant columns keep std 1)."""
+
+    def __init__(self, train: np.ndarray) -> None:
+        self.mean, std = train.mean(0), train.std(0)
+        self.std = np.where(std > 0, std, 1.0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
+    return {
+        "rmse": round(float(root_mean_squared_error(actual, predicted)), 2),
+        "mae": round(float(mean_absolute_error(actual, predicted)), 2),
+        "r2": round(float(r2_score(actual, predicted)), 4),
+    }
+
+
+def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, dict]:
+    """Every model's test metrics (full and trimmed test set) plus what the plots need."""
+    features = car_features(listings, params)
+    train_idx, test_idx = train_test_split(listings.index, test_size=params.test, random_state=params.seed)
+    low, high = outlier_bounds(listings.loc[train_idx, "price"], params)
+    kept = train_idx[listings.loc[train_idx, "price"].between(low, high).to_numpy()]
+    if len(kept) < 10:
+        raise StageError(f"only {len(kept)} train rows left after outlier removal; loosen cars_train.outliers")
+    test_trimmed = test_idx[listings.loc[test_idx, "price"].between(low, high).to_numpy()]
+
+    def to_target(prices: pd.Series) -> np.ndarray:
+        return np.log(prices.to_numpy()) if params.target == "log_price" else prices.to_numpy()
+
+    def to_price(values: np.ndarray) -> np.ndarray:
+        return np.exp(values) if params.target == "log_price" else values
+
+    predictions, losses, neuron_weights = {}, None, {}
+    for name, rows in (("neuron", kept), ("neuron_untrimmed_train", train_idx)):
+        scale_x = Standardiser(features.loc[rows].to_numpy(float))
+        target = to_target(listings.loc[rows, "price"])
+        y_mean, y_std = target.mean(), target.std()
+        fit = fit_linear(
+            scale_x(features.loc[rows].to_numpy(float)), (target - y_mean) / y_std, params.lr, params.epochs,
+            optimizer=params.optimizer, seed=params.seed,
+        )  # fmt: skip
+        if fit.diverged_at is not None:
+            raise StageError(f"the {name} diverged at epoch {fit.diverged_at}: lower cars_train.lr ({params.lr})")
+        predictions[name] = to_price(fit.predict(scale_x(features.to_numpy(float))) * y_std + y_mean)
+        if name == "neuron":
+            losses = fit.losses
+            neuron_weights = {
+                "weights (per train std)": dict(zip(features.columns, np.round(fit.weight * y_std, 4), strict=True)),
+                "bias": round(fit.bias * y_std + y_mean, 4),
+            }
+    scale_x = Standardiser(features.loc[kept].to_numpy(float))
+    linear = LinearRegression().fit(scale_x(features.loc[kept].to_numpy(float)), to_target(listings.loc[kept, "price"]))
+    predictions["linear_regression"] = to_price(linear.predict(scale_x(features.to_numpy(float))))
+    predictions["predict_the_mean"] = np.full(len(listings), listings.loc[kept, "price"].mean())
+    everything = listings[["model_year", "mileage", "accident", "accident_unknown", "clean_title", *CATEGORICAL]].copy()
+    everything[CATEGORICAL] = everything[CATEGORICAL].astype("category")
+    boosting = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=params.seed)
+    boosting.fit(everything.loc[kept], to_target(listings.loc[kept, "price"]))
+    predictions["hist_gradient_boosting_all_columns"] = to_price(boosting.predict(everything))
+
+    position = pd.Series(np.arange(len(listings)), index=listings.index)
+    metrics = {"test_full": {}, "test_trimmed": {}}
+    for block, rows in (("test_full", test_idx), ("test_trimmed", test_trimmed)):
+        actual = listings.loc[rows, "price"].to_numpy()
+        for name, predicted in predictions.items():
+            metrics[block][name] = regression_metrics(actual, predicted[position[rows].to_numpy()])
+    rmse = {name: row["rmse"] for name, row in metrics["test_full"].items()}
+    metrics |= {
+        "rows": {
+            "train": len(train_idx),
+            "train_kept": len(kept),
+            "test": len(test_idx),
+            "test_trimmed": len(test_trimmed),
+        },
+        "outlier_bounds": [round(low, 2), round(high, 2)],
+        "neuron_rmse_over_linear_regression": round(rmse["neuron"] / rmse["linear_regression"], 4),
+        "neuron": neuron_weights,
+    }  # fmt: skip
+    test_rows = position[test_idx].to_numpy()
+    plot_data = {
+        "features": features,
+        "losses": losses,
+        "test_actual": listings["price"].to_numpy()[test_rows],
+        "test_predicted": predictions["neuron"][test_rows],
+    }
+    return metrics, plot_data
+
+
+def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None:
+    figures.mkdir(parents=True, exist_ok=True)
+    age, actual, predicted = plot_data["features"]["age"], plot_data["test_actual"], plot_data["test_predicted"]
+    drawings = {
+        "mileage_vs_price": lambda ax: (
+            ax.scatter(listings["mileage"], listings["price"], s=4, alpha=0.4),
+            ax.set(xlabel="mileage (mi.)", ylabel="price ($)", yscale="log", title="Mileage vs price (all listings)"),
+        ),
+        "age_vs_price": lambda ax: (
+            ax.scatter(age, listings["price"], s=4, alpha=0.4),
+            ax.set(xlabel="age (years)", ylabel="price ($)", yscale="log", title="Age vs price (all listings)"),
+        ),
+        "predicted_vs_actual": lambda ax: (
+            ax.scatter(actual, predicted, s=6, alpha=0.5),
+            ax.axline((0, 0), slope=1, color="gray", linestyle="--"),
+            ax.set_xlim(0, np.quantile(actual, 0.99) * 1.05),  # the few $1M+ cars would squash the rest
+            ax.set(xlabel="actual price ($, top 1 % cut)", ylabel="predicted ($)", title="Test: predicted vs actual"),
+        ),
+        "residuals": lambda ax: (
+            ax.scatter(predicted, actual - predicted, s=6, alpha=0.5),
+            ax.axhline(0, color="gray", linestyle="--"),
+            ax.set(xlabel="neuron's price ($)", ylabel="actual - predicted ($)", title="Test residuals"),
+        ),
+        "loss": lambda ax: (
+            ax.plot(plot_data["losses"]),
+            ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
+        ),
+    }  # fmt: skip
+    thousands = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k")
+    for name, draw in drawings.items():
+        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        draw(ax)
+        for axis in THOUSANDS_AXES.get(name, ""):  # 150000 -> 150k: long tick labels overlap
+            getattr(ax, f"{axis}axis").set_major_formatter(thousands)
+        fig.tight_layout()
+        fig.savefig(figures / f"{name}.png", format="png")
+        plt.close(fig)
+
+
+@app.command()
+@reports_errors
+def main(
+    listings_file: Path = typer.Option(Path("data/cars/listings.parquet"), help="cars_prepare's output"),
+    output: Path = typer.Option(Path("reports/cars"), help="metrics.json, DVC plot data, figures/"),
+) -> None:
+    """Train the used-car price neuron and its peers (params: cars_train)."""
+    params = load_params().cars_train
+    listings = pd.read_parquet(listings_file)
+    metrics, plot_data = train_and_score(listings, params)
+    with atomic_dir(output) as tmp:
+        with Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=None) as live:
+            live.log_plot(
+                "predicted_vs_actual",
+                pd.DataFrame({"actual": plot_data["test_actual"], "predicted": plot_data["test_predicted"]}),
+                x="actual", y="predicted", template="scatter", title="Test: neuron's price vs actual",
+            )  # fmt: skip
+            live.log_plot(
+                "mileage_vs_price", listings[["mileage", "price"]], x="mileage", y="price", template="scatter",
+                title="Mileage vs price",
+            )  # fmt: skip
+        write_json(tmp / "metrics.json", metrics)
+        draw_figures(listings, plot_data, tmp / "figures")
+    rmse = ", ".join(f"{name} {row['rmse']:,.0f}" for name, row in metrics["test_full"].items())
+    typer.echo(f"test RMSE: {rmse} -> {output}")
+
+
+if __name__ == "__main__":
+    app()
