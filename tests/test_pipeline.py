@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -249,3 +250,54 @@ def test_index_html_renders_offline_with_every_image(project, first_run):
     assert len(loaded) >= 4 * len(FEATURIZERS) + 4 and all(loaded)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests  # nothing from the network
     assert all(name in text for name in FEATURIZERS)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "x" * 100_000,
+        "🎉🎉 FREE 🎁 prize!!! 📱 call now",
+        "مرحبا، هل أنت قادم إلى الغداء غدا؟",
+        "עברית ✓ mixed RTL text",
+    ],
+    ids=["100k-chars", "emoji", "arabic-rtl", "hebrew-rtl"],
+)
+def test_spam_predict_takes_odd_messages(project, first_run, message):
+    for featurizer in ("tfidf", "minilm"):
+        output = run(project, "spam", "predict", "--json", "--featurizer", featurizer, message)
+        row = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+        assert row["message"] == message and 0 <= row["spam_probability"] <= 1
+
+
+def test_spam_predict_refuses_binary_files(project, first_run):
+    binary = project / "binary.bin"
+    binary.write_bytes(b"ham\x00\x01\x02" * 100)
+    output = run(project, "spam", "predict", "--file", str(binary), check=False)
+    assert "error:" in output and "binary" in output and "Traceback" not in output
+
+
+def test_kill_9_during_training_never_leaves_stale_weights(project, first_run):
+    """kill -9 of `dvc repro` while train@bow runs: the old model is gone and the next repro retrains."""
+    set_param(project, "train.bow.epochs", 5000)
+    set_param(project, "train.bow.patience", 0)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    repro = subprocess.Popen(
+        ["dvc", "repro", "train@bow"], cwd=project, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list((project / "data" / "models").glob(".bow.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the train stage makes its temporary directory when it starts writing... or earlier
+        if repro.poll() is not None:
+            break
+    time.sleep(1.0)
+    os.killpg(repro.pid, signal.SIGKILL)
+    repro.wait()
+    assert not (project / "data" / "models" / "bow" / "model.safetensors").exists()  # DVC removed the old one
+    assert "train@bow" in run(project, "dvc", "status")
+    output = run(project, "dvc", "repro")
+    assert {"train@bow", "evaluate@bow"} <= ran_stages(output)
+    card = json.loads((project / "data" / "models" / "bow" / "card.json").read_text())
+    assert card["epochs_run"] == 5000
+    assert not list((project / "data" / "models").glob(".*.tmp"))
