@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import typer  # noqa: E402
 from dvclive import Live  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
 from sklearn.linear_model import LinearRegression  # noqa: E402
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error  # noqa: E402
@@ -93,7 +94,7 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
     def to_price(values: np.ndarray) -> np.ndarray:
         return np.exp(values) if params.target == "log_price" else values
 
-    predictions, losses, neuron_weights = {}, None, {}
+    predictions, losses, neuron_weights, neuron_state = {}, None, {}, {}
     for name, rows in (("neuron", kept), ("neuron_untrimmed_train", train_idx)):
         scale_x = Standardiser(features.loc[rows].to_numpy(float))
         target = to_target(listings.loc[rows, "price"])
@@ -107,6 +108,10 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
         predictions[name] = to_price(fit.predict(scale_x(features.to_numpy(float))) * y_std + y_mean)
         if name == "neuron":
             losses = fit.losses
+            neuron_state = {  # enough to price a car later (the app's sliders) without retraining
+                "weight": fit.weight, "bias": np.array([fit.bias]), "x_mean": scale_x.mean, "x_std": scale_x.std,
+                "y_mean": np.array([y_mean]), "y_std": np.array([y_std]),
+            }  # fmt: skip
             neuron_weights = {
                 "weights (per train std)": dict(zip(features.columns, np.round(fit.weight * y_std, 4), strict=True)),
                 "bias": round(fit.bias * y_std + y_mean, 4),
@@ -145,6 +150,7 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
         "losses": losses,
         "test_actual": listings["price"].to_numpy()[test_rows],
         "test_predicted": predictions["neuron"][test_rows],
+        "neuron_state": neuron_state,
     }
     return metrics, plot_data
 
@@ -210,6 +216,10 @@ def main(
                 title="Mileage vs price",
             )  # fmt: skip
         write_json(tmp / "metrics.json", metrics)
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data["neuron_state"].items()},
+                  str(tmp / "neuron.safetensors"))  # fmt: skip
+        write_json(tmp / "neuron.json", {"features": list(plot_data["features"].columns), "target": params.target,
+                                         "reference_year": params.reference_year})  # fmt: skip
         draw_figures(listings, plot_data, tmp / "figures")
     rmse = ", ".join(f"{name} {row['rmse']:,.0f}" for name, row in metrics["test_full"].items())
     typer.echo(f"test RMSE: {rmse} -> {output}")

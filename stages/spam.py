@@ -11,6 +11,8 @@ Examples:
     cat messages.txt | spam predict -           # from stdin
 
     spam compare bow tfidf                      # test metrics of two featurizers, with paired bootstrap intervals
+
+    spam serve                                  # a local web app: every model's verdict side by side
 """
 
 from __future__ import annotations
@@ -179,6 +181,29 @@ def compare(
     report = compare_featurizers(predictions, old, resamples, seed)
     typer.echo(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
     typer.echo(diff_table(report["vs_baseline"][new], old, new))
+
+
+@app.command()
+@reports_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to bind; 0.0.0.0 opens the app to your network"),
+    port: int = typer.Option(7860, min=1, max=65535, help="TCP port"),
+) -> None:
+    """Open the Gradio app on this machine. Example: spam serve --port 7860, then open http://127.0.0.1:7860
+
+    Shows every trained model's verdict on a message, the words that pushed bow/tfidf, the compare table
+    and plots, and the regression lessons. Offline: no share link, no analytics, no fonts from a CDN.
+    """
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            f"warning: binding to {host}: anyone who can reach this machine on port {port} can use the app", err=True
+        )
+    try:
+        from stages.app import serve as serve_app
+    except ModuleNotFoundError as exc:
+        raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
+
+    serve_app(host, port)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,28 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
 
 def write_params(directory: Path, params: dict) -> None:
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# The end-to-end project, built and run once per session: tests/test_pipeline.py and tests/test_app.py share it.
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """All five featurizers, offline: tiny random BART/BERT from local directories, the real MiniLM."""
+    models = tmp_path_factory.mktemp("models")
+    from tests.sample_project import copy_project
+    from tests.tiny_models import save_tiny_bart, save_tiny_bert
+
+    return copy_project(
+        tmp_path_factory.mktemp("project"),
+        **{
+            "featurize.bart.model": str(save_tiny_bart(models / "bart")),
+            "featurize.bert.model": str(save_tiny_bert(models / "bert")),
+            "featurize.bart.batch_size": 16,  # several batches even on the sample
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def first_run(project: Path) -> str:
+    from tests.sample_project import run
+
+    return run(project, "dvc", "repro")

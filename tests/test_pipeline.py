@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,92 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SAMPLE
-from tests.test_download import closed_port
-from tests.tiny_models import save_tiny_bart, save_tiny_bert
+from tests.conftest import ROOT
+from tests.sample_project import copy_project, ran_stages, run, set_param
 
 pytestmark = pytest.mark.slow
 FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
 LESSONS = {"cars_prepare", "cars_train", "fahrenheit"}
 TINY_RANDOM = {"bart", "bert"}  # random-weight stand-ins here: their scores mean nothing
-# What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
-PROJECT_FILES = [
-    "stages",
-    "params.yaml",
-    "dvc.yaml",
-    "pyproject.toml",
-    ".dvc/config",
-    ".dvcignore",
-    "data/vendor",
-    "data/sample",
-]
-
-
-def run(cwd: Path, *args: str, check: bool = True) -> str:
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "HF_HOME": str(cwd / ".hf-home"),  # an empty HF cache: only local directories and PyPI copies load
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 or not check, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def set_param(project: Path, dotted: str, value) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    *parents, leaf = dotted.split(".")
-    node = params
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def copy_project(copy: Path, **params) -> Path:
-    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data."""
-    for name in PROJECT_FILES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    sample = SAMPLE.relative_to(ROOT).as_posix()
-    # The UCI source is replaced by a closed local port so the fall-through is exercised offline.
-    set_param(copy, "download.sources", [f"http://127.0.0.1:{closed_port()}/sms.zip", sample])
-    set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
-    for dotted, value in params.items():
-        set_param(copy, dotted, value)
-    (copy / ".gitignore").write_text(".hf-home/\n")
-    run(copy, "git", "init", "-q")
-    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sample project")
-    return copy
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """All five featurizers, offline: tiny random BART/BERT from local directories, the real MiniLM."""
-    models = tmp_path_factory.mktemp("models")
-    return copy_project(
-        tmp_path_factory.mktemp("project"),
-        **{
-            "featurize.bart.model": str(save_tiny_bart(models / "bart")),
-            "featurize.bert.model": str(save_tiny_bert(models / "bert")),
-            "featurize.bart.batch_size": 16,  # several batches even on the sample
-        },
-    )
-
-
-@pytest.fixture(scope="module")
-def first_run(project: Path) -> str:
-    return run(project, "dvc", "repro")
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):

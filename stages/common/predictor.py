@@ -27,6 +27,7 @@ class Predictor:
     featurize: Callable[[list[str]], object]
     model: object
     standardizer: Standardizer
+    vectorizer: object | None = None  # bow/tfidf only: lets the app explain which words mattered
 
     def spam_probability(self, texts: list[str]) -> np.ndarray:
         return predict_proba(self.model, self.standardizer, self.featurize(texts))
@@ -58,13 +59,15 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
         )
     model, standardizer = load_neuron(model_dir)
     threshold = float(read_json(model_dir / CARD)["threshold"])
+    vectorizer = None
     if (feature_dir / VECTORIZER).exists():
-        featurize = load_vectorizer(feature_dir).transform
+        vectorizer = load_vectorizer(feature_dir)
+        featurize = vectorizer.transform
     elif (feature_dir / ENCODER).exists():
         featurize = encoder_featurize(featurizer, read_json(feature_dir / ENCODER)["params"])
     else:
         raise StageError(f"no vectorizer or encoder card in {feature_dir}: run `dvc repro featurize@{featurizer}`")
-    return Predictor(featurizer, threshold, featurize, model, standardizer)
+    return Predictor(featurizer, threshold, featurize, model, standardizer, vectorizer)
 
 
 def encoder_featurize(featurizer: str, params: dict) -> Callable[[list[str]], np.ndarray]:

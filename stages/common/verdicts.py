@@ -1,0 +1,100 @@
+"""What the app shows, as plain functions: every model's verdict on a message, and which words pushed it.
+
+Kept free of Gradio so they are unit-tested directly and reused by any front end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stages.common.predictor import Predictor
+
+MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
+WORD = re.compile(r"\S+")
+
+
+@dataclass
+class Checked:
+    text: str  # what gets scored
+    note: str  # shown to the user; empty when the message is fine
+
+
+def check_message(message: str | None) -> Checked:
+    text = (message or "").replace("\x00", "")
+    if not text.strip():
+        return Checked("", "Type or pick a message first: there is nothing to classify.")
+    if len(text) > MAX_CHARS:
+        return Checked(
+            text[:MAX_CHARS], f"This message has {len(text):,} characters; only the first {MAX_CHARS:,} were scored."
+        )
+    return Checked(text, "")
+
+
+def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
+    rows = []
+    for name, predictor in predictors.items():
+        probability = float(predictor.spam_probability([text])[0])
+        rows.append(
+            {
+                "featurizer": name,
+                "verdict": "spam" if probability >= predictor.threshold else "ham",
+                "spam probability": round(probability, 4),
+                "threshold": round(predictor.threshold, 4),
+            }
+        )
+    return pd.DataFrame(rows, columns=["featurizer", "verdict", "spam probability", "threshold"])
+
+
+def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float]]:
+    """For a bag-of-words/TF-IDF neuron: each word's share of the logit, weight x feature value.
+
+    A feature (word or character n-gram) found inside several words is split evenly between them, so
+    the contributions add up to the logit minus the bias (for word n-grams that cross words, nearly).
+    """
+    vectorizer = predictor.vectorizer
+    if vectorizer is None:
+        return []
+    analyzer = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    row = vectorizer.transform([text]).tocsr()
+    weights = predictor.model.weight.detach().double().numpy().ravel()
+    value_of = dict(zip(row.indices, row.data * weights[row.indices], strict=True))
+    spans = [m.group() for m in WORD.finditer(text)]
+    grams_per_span = [{vocabulary[g] for g in analyzer(span) if g in vocabulary} for span in spans]
+    sharing = pd.Series([g for grams in grams_per_span for g in grams]).value_counts()
+    return [
+        (span, float(sum(value_of.get(g, 0.0) / sharing[g] for g in grams)))
+        for span, grams in zip(spans, grams_per_span, strict=True)
+    ]
+
+
+def highlighted(text: str, contributions: list[tuple[str, float]]) -> list[tuple[str, float | None]]:
+    """The message cut into words and gaps for a highlighted-text view; scores scaled to [-1, 1]."""
+    if not contributions:
+        return [(text, None)]
+    scale = max(abs(c) for _, c in contributions) or 1.0
+    pieces, position = [], 0
+    for (span, contribution), match in zip(contributions, WORD.finditer(text), strict=True):
+        if match.start() > position:
+            pieces.append((text[position : match.start()], None))
+        pieces.append((span, round(contribution / scale, 3)))
+        position = match.end()
+    if position < len(text):
+        pieces.append((text[position:], None))
+    return pieces
+
+
+def top_words(contributions: list[tuple[str, float]], count: int = 5) -> str:
+    ranked = sorted(contributions, key=lambda pair: -abs(pair[1]))[:count]
+    return ", ".join(f"{word} ({value:+.2f})" for word, value in ranked if value) or "no known words"
+
+
+def price_from_sliders(state: dict[str, np.ndarray], card: dict, age: float, mileage: float) -> float:
+    """The used-car neuron's price for a car of this age and mileage (age and mileage models only)."""
+    x = (np.array([age, mileage], dtype=float) - state["x_mean"]) / state["x_std"]
+    value = float(x @ state["weight"] + state["bias"][0]) * state["y_std"][0] + state["y_mean"][0]
+    return float(np.exp(value)) if card["target"] == "log_price" else value

@@ -1,0 +1,76 @@
+"""A throwaway copy of the project pointed at the sample data, for end-to-end tests (offline)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+from tests.test_download import closed_port
+
+# What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
+PROJECT_FILES = [
+    "stages",
+    "params.yaml",
+    "dvc.yaml",
+    "pyproject.toml",
+    ".dvc/config",
+    ".dvcignore",
+    "data/vendor",
+    "data/sample",
+]
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> str:
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(cwd / ".hf-home"),  # an empty HF cache: only local directories and PyPI copies load
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 or not check, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_param(project: Path, dotted: str, value) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_project(copy: Path, **params) -> Path:
+    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data."""
+    for name in PROJECT_FILES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    sample = SAMPLE.relative_to(ROOT).as_posix()
+    # The UCI source is replaced by a closed local port so the fall-through is exercised offline.
+    set_param(copy, "download.sources", [f"http://127.0.0.1:{closed_port()}/sms.zip", sample])
+    set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
+    for dotted, value in params.items():
+        set_param(copy, dotted, value)
+    (copy / ".gitignore").write_text(".hf-home/\n")
+    run(copy, "git", "init", "-q")
+    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sample project")
+    return copy
