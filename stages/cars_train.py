@@ -12,24 +12,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import typer
+from dvclive import Live
+from matplotlib.ticker import FuncFormatter
+from safetensors.numpy import save_file
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.model_selection import train_test_split
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import typer  # noqa: E402
-from dvclive import Live  # noqa: E402
-from safetensors.numpy import save_file  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
-from sklearn.linear_model import LinearRegression  # noqa: E402
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
-from stages.common.io import atomic_dir, write_json  # noqa: E402
-from stages.common.params import CarsTrainParams, load_params  # noqa: E402
-from stages.common.regression import fit_linear  # noqa: E402
+from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.figures import plt, save_figure
+from stages.common.io import atomic_dir, write_json
+from stages.common.params import CarsTrainParams, load_params
+from stages.common.regression import fit_linear
 
 app = stage_app(__doc__)
 CATEGORICAL = ["brand", "fuel_type", "transmission"]  # for the gradient-boosting ceiling only
@@ -183,15 +181,13 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
             ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
         ),
     }  # fmt: skip
-    thousands = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k")
+    thousands = FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k")
     for name, draw in drawings.items():
         fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
         draw(ax)
         for axis in THOUSANDS_AXES.get(name, ""):  # 150000 -> 150k: long tick labels overlap
             getattr(ax, f"{axis}axis").set_major_formatter(thousands)
-        fig.tight_layout()
-        fig.savefig(figures / f"{name}.png", format="png")
-        plt.close(fig)
+        save_figure(fig, figures / f"{name}.png")
 
 
 @app.command()

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import typer
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import typer  # noqa: E402
-
-from stages.common.cli import StageError, reports_errors, stage_app  # noqa: E402
-from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions  # noqa: E402
-from stages.common.io import atomic_path, read_json, write_bytes, write_json  # noqa: E402
-from stages.common.neuron import CARD  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
+from stages.common.figures import plt, save_figure
+from stages.common.io import read_json, write_bytes, write_json
+from stages.common.neuron import CARD
+from stages.common.params import load_params
 
 app = stage_app(__doc__)
 TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
@@ -68,10 +65,7 @@ def draw_chart(report: dict, path: Path) -> None:
     ax.set_ylim(max(0.0, lowest - 0.05), 1.0)  # zoom in: the differences live near the top
     ax.set_title("Test F1 and MCC per featurizer (95 % bootstrap intervals)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @app.command()

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import typer  # noqa: E402
-from dvclive import Live  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import numpy as np
+import pandas as pd
+import typer
+from dvclive import Live
+from sklearn import metrics as skm
 
 from stages.common.cli import (
     MESSAGES_FILE,
@@ -23,12 +19,13 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
-)  # noqa: E402
-from stages.common.features import load_splits  # noqa: E402
-from stages.common.io import atomic_dir, atomic_path, read_json, write_json, write_parquet  # noqa: E402
-from stages.common.metrics import classification_metrics  # noqa: E402
-from stages.common.neuron import CARD, load_neuron, predict_proba  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+)
+from stages.common.features import load_splits
+from stages.common.figures import plt, save_figure
+from stages.common.io import atomic_dir, read_json, write_json, write_parquet
+from stages.common.metrics import classification_metrics
+from stages.common.neuron import CARD, load_neuron, predict_proba
+from stages.common.params import load_params
 
 app = stage_app(__doc__)
 
@@ -61,10 +58,7 @@ def save_figures(
             if name != "loss.png"
             else f"{title}: loss per epoch"
         )
-        fig.tight_layout()
-        with atomic_path(figures / name) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
+        save_figure(fig, figures / name)
 
 
 def read_loss_curves(train_log: Path) -> pd.DataFrame:

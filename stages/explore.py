@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import typer
+from sklearn.feature_extraction.text import CountVectorizer
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import typer  # noqa: E402
-from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
-
-from stages.common.cli import MESSAGES_FILE, MessagesOption, reports_errors, stage_app  # noqa: E402
-from stages.common.io import atomic_path, read_json, write_bytes, write_json  # noqa: E402
-from stages.common.params import ExploreParams, load_params  # noqa: E402
+from stages.common.cli import MESSAGES_FILE, MessagesOption, reports_errors, stage_app
+from stages.common.figures import plt, save_figure
+from stages.common.io import read_json, write_bytes, write_json
+from stages.common.params import ExploreParams, load_params
 
 app = stage_app(__doc__)
 CLASSES = {0: "ham", 1: "spam"}
@@ -60,19 +57,12 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
     }
 
 
-def save_png(fig, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
 def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
     fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
     counts = [facts["classes"][name]["messages"] for name in CLASSES.values()]
     ax.bar(list(CLASSES.values()), counts, color=["tab:blue", "tab:red"])
     ax.set_title("Messages per class (after dedupe)")
-    save_png(fig, figures / "class_balance.png")
+    save_figure(fig, figures / "class_balance.png")
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     bins = np.linspace(0, 250, 51)
@@ -81,14 +71,14 @@ def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
         ax.hist(lengths, bins=bins, alpha=0.6, density=True, label=name)
     ax.set(xlabel="characters (clipped at 250)", ylabel="share of messages", title="Message length per class")
     ax.legend()
-    save_png(fig, figures / "lengths.png")
+    save_figure(fig, figures / "lengths.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=100)
     for ax, name, color in zip(axes, CLASSES.values(), ["tab:blue", "tab:red"], strict=True):
         tokens = facts["classes"][name]["top_tokens"][::-1]
         ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
         ax.set_title(f"Top words in {name}")
-    save_png(fig, figures / "top_tokens.png")
+    save_figure(fig, figures / "top_tokens.png")
 
 
 def markdown_report(facts: dict) -> str:

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import typer
+from dvclive import Live
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import typer  # noqa: E402
-from dvclive import Live  # noqa: E402
-
-from stages.common.cli import reports_errors, stage_app  # noqa: E402
-from stages.common.io import atomic_dir, write_json  # noqa: E402
-from stages.common.params import FahrenheitParams, load_params  # noqa: E402
-from stages.common.regression import LinearFit, fit_linear  # noqa: E402
+from stages.common.cli import reports_errors, stage_app
+from stages.common.figures import plt, save_figure
+from stages.common.io import atomic_dir, write_json
+from stages.common.params import FahrenheitParams, load_params
+from stages.common.regression import LinearFit, fit_linear
 
 app = stage_app(__doc__)
 TRUE_WEIGHT, TRUE_BIAS = 1.8, 32.0
@@ -78,9 +75,7 @@ def draw_losses(curves: pd.DataFrame, path: Path) -> None:
     ax.set(xlabel="iteration", ylabel="MSE (log scale)", yscale="log", title="One neuron learning C -> F: loss per lr")
     ax.set_ylim(top=min(ax.get_ylim()[1], 1e8))
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @app.command()
