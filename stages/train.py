@@ -10,8 +10,10 @@ from dvclive import Live
 from stages.common.cli import (
     MESSAGES_FILE,
     SPLIT_FILE,
+    FeaturesDirOption,
     FeaturizerArg,
     MessagesOption,
+    ModelDirOption,
     SplitOption,
     StageError,
     reports_errors,
@@ -31,8 +33,8 @@ def main(
     featurizer: FeaturizerArg,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
-    features_dir: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
-    model_dir: Path = typer.Option(None, help="default: data/models/FEATURIZER"),
+    features_dir: FeaturesDirOption = None,
+    model_dir: ModelDirOption = None,
     log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),
 ) -> None:
     """Train FEATURIZER's neuron; write safetensors weights and a JSON card to MODEL_DIR."""

@@ -45,5 +45,7 @@ def stage_app(help_text: str) -> typer.Typer:
 FeaturizerArg = Annotated[str, typer.Argument(help="a name from params.yaml `featurizers`, e.g. tfidf")]
 MessagesOption = Annotated[Path, typer.Option(help="prepared messages (Parquet: id, text, label)")]
 SplitOption = Annotated[Path, typer.Option(help="the split (Parquet: id, split)")]
+FeaturesDirOption = Annotated[Path | None, typer.Option(help="default: data/features/FEATURIZER")]
+ModelDirOption = Annotated[Path | None, typer.Option(help="default: data/models/FEATURIZER")]
 MESSAGES_FILE = Path("data/prepared/messages.parquet")
 SPLIT_FILE = Path("data/split/split.parquet")
