@@ -142,6 +142,10 @@ def predict(
     from stages.common.predictor import best_featurizer, load_predictor
 
     texts, blank = read_messages(messages or [], file)
+    if featurizer is not None and PARAMS_FILE.exists():
+        known = load_params(PARAMS_FILE).featurize
+        if featurizer not in known:
+            raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
     name = featurizer or best_featurizer()
     predictor = load_predictor(name)
     probabilities = []

@@ -40,10 +40,21 @@ def classify_on_page(page, message: str, expect_rows: int) -> dict[str, str]:
     return verdicts_on_page(page)
 
 
+def note_for(page, message: str) -> str:
+    """Submit `message` and return the page's text once the app has answered (notes included)."""
+    before = page.locator("body").inner_text()
+    page.get_by_label("SMS message").fill(message)
+    page.get_by_role("button", name="Classify").click()
+    page.wait_for_function("before => document.body.innerText !== before", arg=before, timeout=30_000)
+    page.wait_for_timeout(300)
+    return page.locator("body").inner_text()
+
+
 def drive(
-    url: str, messages: list[str], expect_rows: int, screenshot: Path | None = None
-) -> tuple[list[dict], list[str]]:
-    """Verdicts for each message in turn, and every URL the page requested outside `url`'s host."""
+    url: str, messages: list[str], expect_rows: int, screenshot: Path | None = None, odd: tuple[str, ...] = ()
+) -> tuple[list[dict], list[str], list[str]]:
+    """Verdicts for each message in turn, the page text after each `odd` input (taken after the screenshot),
+    and every URL the page requested outside `url`'s host."""
     from playwright.sync_api import sync_playwright
 
     host = urlparse(url).hostname
@@ -59,8 +70,9 @@ def drive(
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
+        notes = [note_for(page, message) for message in odd]
         browser.close()
-    return results, outside
+    return results, notes, outside
 
 
 if __name__ == "__main__":

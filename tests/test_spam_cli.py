@@ -47,8 +47,13 @@ def test_predict_without_trained_models_names_the_command(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["predict", "hello"])
     assert result.exit_code == 1 and "spam repro" in result.output
-    result = runner.invoke(app, ["predict", "--featurizer", "nosuch", "hello"])
-    assert result.exit_code == 1 and "dvc repro train@nosuch" in result.output
+    result = runner.invoke(app, ["predict", "--featurizer", "bart", "hello"])
+    assert result.exit_code == 1 and "dvc repro train@bart" in result.output
+
+
+def test_unknown_featurizer_lists_the_known_ones(in_tmp):
+    result = runner.invoke(app, ["predict", "--featurizer", "word2vec", "hello"])
+    assert result.exit_code == 1 and "unknown featurizer 'word2vec'" in result.output and "tfidf" in result.output
 
 
 def test_unreadable_file_is_a_clean_error(tmp_path):
