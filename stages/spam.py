@@ -31,7 +31,8 @@ PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the pr
 EXCERPT = 60
 
 PARAMS_FILE = Path("params.yaml")
-DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
+DVC = [sys.executable, "-m", "dvc"]
+OFFLINE_EXPERIMENT = "spam-repro-without-unloadable-encoders"  # the dvc installed beside this package, activated or not
 app = typer.Typer(
     help=__doc__,
     add_completion=False,
@@ -64,8 +65,11 @@ def spam() -> None:
 
 @app.command()
 @reports_errors
-def repro() -> None:
-    """Run the whole pipeline (`dvc repro`). Example: spam repro
+def repro(
+    targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
+    force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
+) -> None:
+    """Run the whole pipeline (`dvc repro`). Example: spam repro, or spam repro compare
 
     Encoders whose model is neither a local directory, nor in the local Hugging Face cache, nor on a
     reachable hub are left out of this run (through `dvc exp run -S featurizers=[...]`; params.yaml is
@@ -73,8 +77,9 @@ def repro() -> None:
     """
     params = load_params(PARAMS_FILE)
     missing = unavailable_encoders(params)
+    extra = [*(targets or []), *(["--force"] if force else [])]
     if not missing:
-        raise typer.Exit(subprocess.run([*DVC, "repro"]).returncode)
+        raise typer.Exit(subprocess.run([*DVC, "repro", *extra]).returncode)
     kept = [name for name in params.featurizers if name not in missing]
     models = " ".join(params.featurize[name].model for name in missing)
     typer.echo(
@@ -83,8 +88,11 @@ def repro() -> None:
         f"or set featurize.<name>.model to a local directory, then run again."
     )
     original = PARAMS_FILE.read_bytes()
+    # One experiment name, replaced each time, so offline runs do not pile up in `dvc exp show`.
+    subprocess.run([*DVC, "exp", "remove", OFFLINE_EXPERIMENT], capture_output=True)
     try:  # dvc exp run writes the override into params.yaml; the user's file is put back as it was
-        done = subprocess.run([*DVC, "exp", "run", "-S", featurizers_override(kept)])
+        run = [*DVC, "exp", "run", "-n", OFFLINE_EXPERIMENT, "-S", featurizers_override(kept), *extra]
+        done = subprocess.run(run)
     finally:
         PARAMS_FILE.write_bytes(original)
     if done.returncode:

@@ -113,6 +113,9 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     }
     assert (project / "params.yaml").read_bytes() == params_before
     assert (project / "reports" / "metrics" / "bow.json").exists()
+    again = run(project, "spam", "repro")
+    assert ran_stages(again) == set() and (project / "params.yaml").read_bytes() == params_before
+    assert run(project, "dvc", "exp", "list").count("spam-repro-without-unloadable-encoders") == 1
 
     started = time.monotonic()
     direct = run(project, "dvc", "repro", "featurize@bart", check=False)
