@@ -31,8 +31,8 @@ PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the pr
 EXCERPT = 60
 
 PARAMS_FILE = Path("params.yaml")
-DVC = [sys.executable, "-m", "dvc"]
-OFFLINE_EXPERIMENT = "spam-repro-without-unloadable-encoders"  # the dvc installed beside this package, activated or not
+DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
+OFFLINE_EXPERIMENT = "spam-repro-without-unloadable-encoders"
 app = typer.Typer(
     help=__doc__,
     add_completion=False,
