@@ -13,33 +13,36 @@ import numpy as np
 import typer
 
 from stages.common.cli import StageError, reports_errors, stage_app
-from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
+from stages.common.comparison import (
+    SUMMARY_HEADER,
+    compare_featurizers,
+    diff_header,
+    diff_rows,
+    markdown_table,
+    read_test_predictions,
+    summary_rows,
+)
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.neuron import CARD
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
-TABLE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
 
 
 def markdown_report(report: dict) -> str:
-    baseline, rows = report["baseline"], report["featurizers"]
+    baseline = report["baseline"]
     lines = [
         "# Featurizers compared on the test split",
         "",
         f"Test split: {report['test_messages']} messages ({report['test_spam']} spam). Intervals: 95 % bootstrap, "
         f"{report['resamples']:,} resamples (seed {report['seed']}).",
         "",
-        "| featurizer | " + " | ".join(TABLE_METRICS) + " | F1 95 % CI | MCC 95 % CI | train s |",
-        "| --- " * (len(TABLE_METRICS) + 4) + "|",
+        markdown_table(SUMMARY_HEADER, summary_rows(report)),
     ]
-    for name, row in rows.items():
-        values = " | ".join(f"{row[m]:.4f}" for m in TABLE_METRICS)
-        f1_ci, mcc_ci = (f"{row[k][0]:.3f}–{row[k][1]:.3f}" for k in ("f1_ci95", "mcc_ci95"))
-        lines.append(f"| {name} | {values} | {f1_ci} | {mcc_ci} | {row['train_seconds']:.2f} |")
     for name, diff in report["vs_baseline"].items():
-        lines += ["", f"## {name} vs {baseline}", "", diff_table(diff, baseline, name, markdown=True)]
+        table = markdown_table(diff_header(baseline, name), diff_rows(diff))
+        lines += ["", f"## {name} vs {baseline}", "", table]
     lines += [
         "",
         "A change is **confirmed** when its paired interval excludes 0; otherwise this test set cannot tell "

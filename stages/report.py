@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from stages.common.cli import reports_errors, stage_app
+from stages.common.comparison import SUMMARY_HEADER, diff_header, diff_rows, summary_rows
 from stages.common.io import read_json, write_bytes
 from stages.common.params import load_params
 
@@ -25,7 +26,6 @@ img { max-width: 100%; } .figures { display: flex; flex-wrap: wrap; gap: 8px; } 
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
 """
 FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix")
-COMPARE_COLUMNS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
 
 
 def image(path: Path, alt: str) -> str:
@@ -49,33 +49,23 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
 
 def compare_section(compare: dict, reports: Path) -> str:
     rows = [
-        [html.escape(name)]
-        + [f"{row[m]:.4f}" for m in COMPARE_COLUMNS]
-        + [f"{row['f1_ci95'][0]:.3f}–{row['f1_ci95'][1]:.3f}", f"{row['mcc_ci95'][0]:.3f}–{row['mcc_ci95'][1]:.3f}"]
-        + [f"{row['train_seconds']:.2f}", f'<a href="metrics/{html.escape(name)}.json">metrics JSON</a>']
-        for name, row in compare["featurizers"].items()
+        [html.escape(name), *cells, f'<a href="metrics/{html.escape(name)}.json">metrics JSON</a>']
+        for name, *cells in summary_rows(compare)
     ]
     parts = [
         "<h2>Featurizers on the test split</h2>",
         f"<p>{compare['test_messages']} test messages ({compare['test_spam']} spam); intervals are 95 % "
         f"bootstrap intervals over {compare['resamples']:,} resamples.</p>",
-        table(["featurizer", *COMPARE_COLUMNS, "F1 95 % CI", "MCC 95 % CI", "train s", ""], rows),
+        table([*SUMMARY_HEADER, ""], rows),
         image(reports / "figures" / "compare.png", "test F1 and MCC per featurizer"),
     ]
+    baseline = compare["baseline"]
     for name, diff in compare["vs_baseline"].items():
-        diff_rows = [
-            [
-                metric,
-                f"{d['old']:.4f}",
-                f"{d['new']:.4f}",
-                f"{d['change']:+.4f}",
-                f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]",
-                f'<span class="{"yes" if d["confirmed"] else "no"}">{"yes" if d["confirmed"] else "no"}</span>',
-            ]
-            for metric, d in diff.items()
+        rows = [[*cells, f'<span class="{confirmed}">{confirmed}</span>'] for *cells, confirmed in diff_rows(diff)]
+        parts += [
+            f"<h3>{html.escape(name)} vs {html.escape(baseline)}</h3>",
+            table(diff_header(baseline, name), rows),
         ]
-        header = ["metric", compare["baseline"], name, "change", "paired 95 % CI", "confirmed"]
-        parts += [f"<h3>{html.escape(name)} vs {html.escape(compare['baseline'])}</h3>", table(header, diff_rows)]
     return "\n".join(parts)
 
 

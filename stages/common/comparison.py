@@ -55,10 +55,28 @@ def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, res
     }
 
 
-def diff_table(diff: dict, old: str, new: str, markdown: bool = False) -> str:
+SUMMARY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
+SUMMARY_HEADER = ["featurizer", *SUMMARY_METRICS, "F1 95 % CI", "MCC 95 % CI", "train s"]
+
+
+def summary_rows(report: dict) -> list[list[str]]:
+    """One formatted row per featurizer (SUMMARY_HEADER's columns), for the markdown and HTML reports."""
+    return [
+        [name]
+        + [f"{row[m]:.4f}" for m in SUMMARY_METRICS]
+        + [f"{row[k][0]:.3f}–{row[k][1]:.3f}" for k in ("f1_ci95", "mcc_ci95")]
+        + [f"{row['train_seconds']:.2f}"]
+        for name, row in report["featurizers"].items()
+    ]
+
+
+def diff_header(old: str, new: str) -> list[str]:
+    return ["metric", old, new, "change", "95 % CI of change", "confirmed"]
+
+
+def diff_rows(diff: dict) -> list[list[str]]:
     """`dvc metrics diff`'s shape (metric, old, new, change) plus the paired interval of the change."""
-    header = ["metric", old, new, "change", "95 % CI of change", "confirmed"]
-    rows = [
+    return [
         [
             metric,
             f"{d['old']:.4f}",
@@ -69,8 +87,15 @@ def diff_table(diff: dict, old: str, new: str, markdown: bool = False) -> str:
         ]
         for metric, d in diff.items()
     ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def diff_table(diff: dict, old: str, new: str) -> str:
+    """The diff as aligned plain text, as `spam compare` prints it."""
+    header, rows = diff_header(old, new), diff_rows(diff)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows])
