@@ -8,8 +8,16 @@ import numpy as np
 import pandas as pd
 import typer
 from dvclive import Live
+from scipy.special import expit
 from sklearn import metrics as skm
 
+from stages.common.calibration import (
+    ECE_BINS,
+    Calibration,
+    brier_score,
+    expected_calibration_error,
+    reliability_table,
+)
 from stages.common.cli import (
     MESSAGES_FILE,
     SPLIT_FILE,
@@ -26,7 +34,7 @@ from stages.common.features import load_splits
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.metrics import classification_metrics
-from stages.common.neuron import CARD, load_neuron, predict_proba
+from stages.common.neuron import CARD, load_neuron, predict_logits
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -61,6 +69,40 @@ def save_figures(
             else f"{title}: loss per epoch"
         )
         save_figure(fig, figures / name)
+
+
+def calibration_metrics(labels: np.ndarray, scores: np.ndarray, uncalibrated: np.ndarray) -> dict:
+    """Brier score and ECE (ECE_BINS equal-width bins) of the printed probabilities, and ECE before calibration."""
+    return {
+        "brier": brier_score(labels, scores),
+        "ece": expected_calibration_error(labels, scores),
+        "brier_uncalibrated": brier_score(labels, uncalibrated),
+        "ece_uncalibrated": expected_calibration_error(labels, uncalibrated),
+    }
+
+
+def reliability_rows(tables: dict[str, list[dict]], method: str) -> list[dict]:
+    """The DVC plot's rows: one curve for the printed probabilities (and one before calibration, if any)."""
+    curves = {f"calibrated ({method})": tables["calibrated"]} if method != "none" else {}
+    curves["uncalibrated"] = tables["uncalibrated"]
+    return [{"curve": curve, **row} for curve, rows in curves.items() for row in rows]
+
+
+def draw_reliability(path: Path, title: str, tables: dict[str, list[dict]], method: str) -> None:
+    """Fraction spam per bin against the mean predicted probability; the diagonal is perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    names = {"uncalibrated": "uncalibrated"} | ({"calibrated": f"calibrated ({method})"} if method != "none" else {})
+    for key, label in names.items():
+        rows = tables[key]
+        ax.plot([r["mean_predicted"] for r in rows], [r["fraction_spam"] for r in rows], marker="o", label=label)
+    ax.set_xlabel(f"mean predicted spam probability ({ECE_BINS} equal-width bins)")
+    ax.set_ylabel("fraction spam")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{title}: reliability (test)")
+    ax.legend(loc="upper left")
+    save_figure(fig, path)
 
 
 def read_loss_curves(train_log: Path) -> pd.DataFrame:
@@ -117,10 +159,19 @@ def main(
     predictions_file = predictions_file or Path("data/predictions") / f"{featurizer}.parquet"
 
     model, standardizer = load_neuron(model_dir)
-    threshold = read_json(model_dir / CARD)["threshold"]
+    card = read_json(model_dir / CARD)
+    threshold = card["threshold"]
+    calibration = Calibration.from_card(card.get("calibration")) or Calibration()
     splits = load_splits(features_dir, messages_file, split_file)
-    scores = {name: predict_proba(model, standardizer, x) for name, (x, _) in splits.items()}
-    report = {name: _round(classification_metrics(splits[name][1], scores[name], threshold)) for name in splits}
+    logits = {name: predict_logits(model, standardizer, x) for name, (x, _) in splits.items()}
+    scores = {name: expit(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
+    report = {
+        name: _round(
+            classification_metrics(splits[name][1], scores[name], threshold)
+            | calibration_metrics(splits[name][1], scores[name], expit(logits[name]))
+        )
+        for name in splits
+    }
 
     labels, test_scores = splits["test"][1].astype(int), scores["test"]
     with atomic_dir(eval_dir) as tmp:
@@ -128,13 +179,19 @@ def main(
             live.log_sklearn_plot("roc", labels, test_scores, drop_intermediate=True)
             live.log_sklearn_plot("precision_recall", labels, test_scores, drop_intermediate=True)
             live.log_sklearn_plot("confusion_matrix", labels, (test_scores >= threshold).astype(int))
+        reliability = {
+            "calibrated": reliability_table(labels, test_scores),
+            "uncalibrated": reliability_table(labels, expit(logits["test"])),
+        }
+        write_json(tmp / "plots" / "custom" / "reliability.json", reliability_rows(reliability, calibration.method))
         save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
+        draw_reliability(tmp / "figures" / "reliability.png", featurizer, reliability, calibration.method)
     write_json(metrics_file, report)
     write_parquet(predictions_table(split_file, splits, scores, threshold), predictions_file)
     test = report["test"]
     typer.echo(
-        f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, "
-        f"roc_auc {test['roc_auc']:.4f} -> {metrics_file}"
+        f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, roc_auc {test['roc_auc']:.4f}, "
+        f"ece {test['ece']:.4f} (uncalibrated {test['ece_uncalibrated']:.4f}) -> {metrics_file}"
     )
 
 

@@ -1,7 +1,8 @@
 """Stage 4: turn every prepared message into a feature vector, one directory per featurizer.
 
-One matrix stage over `featurizers` that dispatches on each featurizer's `kind` (count/tfidf now,
-transformer encoders later), so a single list in params.yaml decides what runs everywhere.
+One matrix stage over `text_featurizers` that dispatches on each featurizer's `kind` (count/tfidf,
+transformer encoders). A `concat` featurizer joins other featurizers' outputs (data/features/PART): it
+reads them and encodes nothing again; dvc.yaml gives it its own stage, with those directories as deps.
 """
 
 from __future__ import annotations
@@ -23,8 +24,17 @@ from stages.common.cli import (
     stage_app,
 )
 from stages.common.embed_cache import EmbeddingCache, text_key
-from stages.common.features import make_vectorizer, save_dense_features, save_sparse_features, vectorizer_to_json
-from stages.common.params import EncoderParams, VectorizerParams, load_params
+from stages.common.features import (
+    CONCAT,
+    fit_concat,
+    join_blocks,
+    load_aligned,
+    make_vectorizer,
+    save_dense_features,
+    save_sparse_features,
+    vectorizer_to_json,
+)
+from stages.common.params import ConcatParams, EncoderParams, VectorizerParams, load_params
 
 app = stage_app(__doc__)
 
@@ -66,6 +76,19 @@ def embed(texts: list[str], params: EncoderParams, featurizer: str, cache_root: 
     return np.stack([cached[k] for k in keys]), stats
 
 
+def concatenate(messages: pd.DataFrame, train_ids: pd.Series, params: ConcatParams, features_root: Path):
+    """Join the parts' saved outputs (rows in `messages` order); returns (matrix, concat.json state)."""
+    blocks = []
+    for part in params.parts:
+        try:
+            blocks.append(load_aligned(features_root / part, messages["id"]))
+        except (FileNotFoundError, ValueError) as exc:
+            raise StageError(f"concat part {part!r}: {exc} (run: dvc repro featurize@{part})") from None
+    train_rows = messages["id"].isin(train_ids).to_numpy()
+    state = fit_concat(blocks, train_rows, params.parts, params.block_weights)
+    return join_blocks(blocks, state), state
+
+
 @app.command()
 @reports_errors
 def main(
@@ -88,8 +111,13 @@ def main(
         save_dense_features(output, messages["id"], matrix, {"params": settings.model_dump(mode="json"), **stats})
     else:
         split = pd.read_parquet(split_file)
-        matrix, state = vectorize(messages, split.loc[split["split"] == "train", "id"], settings)
-        save_sparse_features(output, messages["id"], matrix, state)
+        train_ids = split.loc[split["split"] == "train", "id"]
+        if isinstance(settings, ConcatParams):
+            matrix, state = concatenate(messages, train_ids, settings, output.parent)
+            save_sparse_features(output, messages["id"], matrix, state | {"params": settings.model_dump()}, CONCAT)
+        else:
+            matrix, state = vectorize(messages, train_ids, settings)
+            save_sparse_features(output, messages["id"], matrix, state)
     typer.echo(f"wrote {output}: {matrix.shape[0]:,} messages x {matrix.shape[1]:,} features")
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import typer
 
 from stages.common.cli import StageError, reports_errors
-from stages.common.params import EncoderParams, Params, load_params
+from stages.common.params import ConcatParams, EncoderParams, Params, load_params
 
 PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the progress bar
 EXCERPT = 60
@@ -54,8 +54,20 @@ def unavailable_encoders(params: Params) -> list[str]:
     return offline
 
 
-def featurizers_override(featurizers: list[str]) -> str:
-    return f"featurizers=[{','.join(featurizers)}]"
+def featurizers_override(featurizers: list[str], params: Params) -> list[str]:
+    """`dvc exp run -S` values that keep only these featurizers (and the text ones among them)."""
+    text = [name for name in featurizers if not isinstance(params.featurize[name], ConcatParams)]
+    return [f"featurizers=[{','.join(featurizers)}]", f"text_featurizers=[{','.join(text)}]"]
+
+
+def without(params: Params, missing: list[str]) -> list[str]:
+    """`featurizers` less the missing ones and the concat featurizers built on them."""
+
+    def needs_missing(name: str) -> bool:
+        settings = params.featurize[name]
+        return isinstance(settings, ConcatParams) and any(part in missing for part in settings.parts)
+
+    return [name for name in params.featurizers if name not in missing and not needs_missing(name)]
 
 
 @app.callback()
@@ -80,18 +92,24 @@ def repro(
     extra = [*(targets or []), *(["--force"] if force else [])]
     if not missing:
         raise typer.Exit(subprocess.run([*DVC, "repro", *extra]).returncode)
-    kept = [name for name in params.featurizers if name not in missing]
+    kept = without(params, missing)
+    overrides = featurizers_override(kept, params)
+    dropped = [name for name in params.featurizers if name not in kept]
     models = " ".join(params.featurize[name].model for name in missing)
     typer.echo(
         f"note: Hugging Face hub unreachable and {', '.join(missing)} not in the local HF cache: running without "
-        f"them (dvc exp run -S '{featurizers_override(kept)}'); to add them, `huggingface-cli download {models}` "
+        f"{', '.join(dropped)} (dvc exp run -S '{overrides[0]}'); to add them, `huggingface-cli download {models}` "
         f"or set featurize.<name>.model to a local directory, then run again."
     )
+    concat_left_out = [n for n, p in params.featurize.items() if isinstance(p, ConcatParams) and n not in kept]
+    if concat_left_out and not targets:  # their featurize_<name> stages lack a part's features: build the rest
+        extra = ["report", *extra]
     original = PARAMS_FILE.read_bytes()
     # One experiment name, replaced each time, so offline runs do not pile up in `dvc exp show`.
     subprocess.run([*DVC, "exp", "remove", OFFLINE_EXPERIMENT], capture_output=True)
     try:  # dvc exp run writes the override into params.yaml; the user's file is put back as it was
-        run = [*DVC, "exp", "run", "-n", OFFLINE_EXPERIMENT, "-S", featurizers_override(kept), *extra]
+        settings = [arg for value in overrides for arg in ("-S", value)]
+        run = [*DVC, "exp", "run", "-n", OFFLINE_EXPERIMENT, *settings, *extra]
         done = subprocess.run(run)
     finally:
         PARAMS_FILE.write_bytes(original)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 from dvclive import Live
+from scipy.special import expit
 
+from stages.common.calibration import fit_calibration, log_loss
 from stages.common.cli import (
     MESSAGES_FILE,
     SPLIT_FILE,
@@ -21,7 +23,7 @@ from stages.common.cli import (
 )
 from stages.common.features import load_splits
 from stages.common.io import atomic_dir, write_json
-from stages.common.neuron import CARD, best_f1_threshold, predict_proba, save_neuron, train_neuron
+from stages.common.neuron import CARD, best_f1_threshold, predict_logits, save_neuron, train_neuron
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -56,7 +58,9 @@ def main(
                 live.log_metric("loss/train", row["train_loss"])
                 live.log_metric("loss/val", row["val_loss"])
                 live.next_step()
-        val_scores = predict_proba(result.model, result.standardizer, x_val)
+        val_logits = predict_logits(result.model, result.standardizer, x_val)
+        calibration = fit_calibration(val_logits, y_val, params.calibration)
+        val_scores = expit(calibration(val_logits))  # the threshold applies to the printed probability
         threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
         save_neuron(out, result.model, result.standardizer)
         card = {
@@ -66,6 +70,11 @@ def main(
             "threshold_rule": "max F1 on val" if params.threshold == "auto" else "fixed",
             "epochs_run": len(result.history),
             "best_epoch": result.best_epoch,
+            "calibration": calibration.to_card(),
+            "val_log_loss": {
+                "uncalibrated": round(log_loss(val_logits, y_val), 6),
+                "calibrated": round(log_loss(calibration(val_logits), y_val), 6),
+            },
             "train_seconds": round(result.seconds, 3),
             "train_rows": int(x_train.shape[0]),
             "params": params.model_dump(mode="json"),

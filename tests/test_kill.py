@@ -28,7 +28,7 @@ def workdir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("kill")
     model = save_tiny_bert(directory / "tiny-bert")
     params = real_params()
-    params["featurizers"] = ["tiny"]
+    params["featurizers"] = params["text_featurizers"] = ["tiny"]
     params["featurize"]["tiny"] = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
     params["train"]["tiny"] = params["train"]["minilm"]
     write_params(directory, params)

@@ -94,7 +94,7 @@ def test_outputs_hold_no_pickle(project, first_run):
 
 def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     """The README's `spam repro`, offline with an empty HF cache: runs without bart, says so, keeps params.yaml."""
-    project = copy_project(tmp_path, featurizers=["bow", "bart"])
+    project = copy_project(tmp_path, featurizers=["bow", "bart"], text_featurizers=["bow", "bart"])
     params_before = (project / "params.yaml").read_bytes()
     output = run(project, "spam", "repro")
     notes = [line for line in output.splitlines() if line.startswith("note:")]

@@ -3,6 +3,8 @@
 A dense featurizer directory holds `embeddings.parquet` (id, vector) and `encoder.json`.
 A sparse featurizer directory holds `matrix.npz` (scipy CSR), `rows.parquet` (the message id of each
 row) and `vectorizer.json` (params, vocabulary, idf): everything needed to featurize new text, no pickle.
+A concat featurizer directory holds the joined `matrix.npz` and `rows.parquet`, and `concat.json` (parts,
+weights, the dense blocks' train mean and std): its parts featurize new text, `join_blocks` joins them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stages.common.params import VectorizerParams
 
 MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"
 EMBEDDINGS, ENCODER = "embeddings.parquet", "encoder.json"
+CONCAT = "concat.json"
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
@@ -59,11 +62,41 @@ def vectorizer_from_json(state: dict) -> CountVectorizer:
     return vectorizer
 
 
-def save_sparse_features(directory: Path, ids: pd.Series, matrix: sp.csr_matrix, state: dict) -> None:
+def save_sparse_features(
+    directory: Path, ids: pd.Series, matrix: sp.csr_matrix, state: dict, card: str = VECTORIZER
+) -> None:
     with atomic_dir(directory) as tmp:
         sp.save_npz(tmp / MATRIX, matrix.tocsr(), compressed=True)
         pd.DataFrame({"id": ids.to_numpy()}).to_parquet(tmp / ROWS, index=False)
-        write_json(tmp / VECTORIZER, state)
+        write_json(tmp / card, state)
+
+
+def fit_concat(
+    blocks: list[sp.csr_matrix | np.ndarray], train_rows: np.ndarray, parts: list[str], weights: list[float]
+):
+    """The JSON state that `join_blocks` applies: dense blocks get their train mean and std (sparse: none)."""
+    stats = []
+    for block in blocks:
+        if sp.issparse(block):
+            stats.append(None)
+            continue
+        train = np.asarray(block[train_rows], dtype=np.float64)
+        std = train.std(axis=0)
+        std[std == 0] = 1.0  # a constant column carries no signal; avoid dividing by zero
+        stats.append({"mean": train.mean(axis=0).tolist(), "std": std.tolist()})
+    return {"parts": list(parts), "weights": [float(w) for w in weights], "standardise": stats}
+
+
+def join_blocks(blocks: list[sp.csr_matrix | np.ndarray], state: dict) -> sp.csr_matrix:
+    """weight * block side by side; dense blocks standardised first. Sparse stays sparse (scipy.sparse.hstack)."""
+    scaled = []
+    for block, weight, stats in zip(blocks, state["weights"], state["standardise"], strict=True):
+        if stats is None:
+            scaled.append(sp.csr_matrix(block, dtype=np.float32) * np.float32(weight))
+        else:
+            dense = (np.asarray(block, dtype=np.float64) - stats["mean"]) / stats["std"]
+            scaled.append(sp.csr_matrix((dense * weight).astype(np.float32)))
+    return sp.hstack(scaled, format="csr", dtype=np.float32)
 
 
 def save_dense_features(directory: Path, ids: pd.Series, vectors: np.ndarray, state: dict) -> None:
@@ -84,6 +117,16 @@ def load_features(directory: Path) -> tuple[pd.Series, sp.csr_matrix | np.ndarra
         raise FileNotFoundError(f"no features in {directory} (run: dvc repro featurize)")
     ids = pd.read_parquet(directory / ROWS)["id"]
     return ids, sp.load_npz(directory / MATRIX).tocsr()
+
+
+def load_aligned(directory: Path, ids: pd.Series) -> sp.csr_matrix | np.ndarray:
+    """One featurizer's matrix with its rows in the order of `ids`."""
+    own_ids, matrix = load_features(directory)
+    row_of = pd.Series(np.arange(len(own_ids)), index=own_ids.to_numpy())
+    missing = pd.Index(ids).difference(row_of.index)
+    if len(missing):
+        raise ValueError(f"{len(missing)} messages have no features in {directory}; rerun its featurize stage")
+    return matrix[row_of[ids.to_numpy()].to_numpy()]
 
 
 def load_vectorizer(directory: Path) -> CountVectorizer:

@@ -16,9 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
+from scipy.special import expit
 from sklearn.metrics import precision_recall_curve
 from torch import nn
 
+from stages.common.calibration import Calibration
 from stages.common.params import TrainParams
 
 Features = sp.csr_matrix | np.ndarray
@@ -187,10 +189,17 @@ def train_neuron(
     return result
 
 
-def predict_proba(model: nn.Linear, standardizer: Standardizer, matrix: Features) -> np.ndarray:
+def predict_logits(model: nn.Linear, standardizer: Standardizer, matrix: Features) -> np.ndarray:
     with torch.inference_mode():
-        logits = neuron_logits(model, standardizer(to_tensor(matrix)))
-        return torch.sigmoid(logits).double().numpy()
+        return neuron_logits(model, standardizer(to_tensor(matrix))).double().numpy()
+
+
+def predict_proba(
+    model: nn.Linear, standardizer: Standardizer, matrix: Features, calibration: Calibration | None = None
+) -> np.ndarray:
+    """sigmoid(logit), or sigmoid(calibrated logit) where train fitted a calibration on val."""
+    logits = predict_logits(model, standardizer, matrix)
+    return expit(calibration(logits) if calibration is not None else logits)
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:

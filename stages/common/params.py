@@ -89,7 +89,31 @@ class EncoderParams(Strict):
     hidden_states: Literal["full", "encoder"] = "full"
 
 
-FeaturizerParams = Annotated[VectorizerParams | EncoderParams, Field(discriminator="kind")]
+class ConcatParams(Strict):
+    """One feature vector from other featurizers' outputs, side by side (see stages/common/features.py).
+
+    Dense blocks are standardised with train statistics; each block is multiplied by its weight, which
+    sets its share of the neuron's input scale (and so of the weight decay).
+    """
+
+    kind: Literal["concat"]
+    parts: list[str] = Field(min_length=2, description="featurizers whose outputs are joined, in this order")
+    weights: list[PositiveFloat] | None = Field(None, description="one per part; default: 1 each")
+
+    @model_validator(mode="after")
+    def one_weight_per_part(self) -> ConcatParams:
+        if len(set(self.parts)) != len(self.parts):
+            raise ValueError(f"parts lists a featurizer twice: {self.parts}")
+        if self.weights is not None and len(self.weights) != len(self.parts):
+            raise ValueError(f"weights needs one value per part ({len(self.parts)}), got {len(self.weights)}")
+        return self
+
+    @property
+    def block_weights(self) -> list[float]:
+        return list(self.weights) if self.weights is not None else [1.0] * len(self.parts)
+
+
+FeaturizerParams = Annotated[VectorizerParams | EncoderParams | ConcatParams, Field(discriminator="kind")]
 
 
 class TrainParams(Strict):
@@ -104,6 +128,9 @@ class TrainParams(Strict):
     # 0 = no early stopping, keep the final weights.
     patience: NonNegativeInt = 20
     threshold: Fraction | Literal["auto"] = "auto"
+    # Fitted on val after training (see stages/common/calibration.py): none, platt (sigmoid(a*logit + b))
+    # or temperature (sigmoid(logit / T)). The threshold is chosen on the calibrated val probabilities.
+    calibration: Literal["none", "platt", "temperature"] = "none"
     seed: int = 0
 
 
@@ -160,7 +187,10 @@ class FahrenheitParams(Strict):
 
 
 class Params(Strict):
-    featurizers: list[str] = Field(min_length=1)
+    featurizers: list[str] = Field(min_length=1)  # every featurizer trained, evaluated and compared
+    # The featurize stage's list: `featurizers` without the concat ones (they have their own stages; a DVC
+    # matrix can neither filter a list nor give each item its own deps). Checked against `featurizers`.
+    text_featurizers: list[str] | None = None
     download: DownloadParams
     prepare: PrepareParams = PrepareParams()
     split: SplitParams = SplitParams()
@@ -181,6 +211,18 @@ class Params(Strict):
                 if name not in getattr(self, block):
                     known = ", ".join(getattr(self, block)) or "none"
                     raise ValueError(f"unknown featurizer {name!r}: no {block}.{name} block (known: {known})")
+        for name, settings in self.featurize.items():
+            if isinstance(settings, ConcatParams):
+                for part in settings.parts:
+                    if part not in self.featurize or isinstance(self.featurize[part], ConcatParams):
+                        raise ValueError(f"featurize.{name}.parts: {part!r} is not a text featurizer in featurize")
+                    if name in self.featurizers and part not in self.featurizers:
+                        raise ValueError(f"featurizers lists {name!r} but not its part {part!r}")
+        from_text = [n for n in self.featurizers if not isinstance(self.featurize[n], ConcatParams)]
+        if self.text_featurizers is not None and self.text_featurizers != from_text:
+            raise ValueError(f"text_featurizers must be `featurizers` without the concat ones: {from_text}")
+        if self.text_featurizers is None and from_text != self.featurizers:
+            raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {from_text}")
         return self
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common.calibration import Calibration
 from stages.common.cli import StageError
-from stages.common.features import ENCODER, VECTORIZER, load_vectorizer
+from stages.common.features import CONCAT, ENCODER, VECTORIZER, join_blocks, load_vectorizer
 from stages.common.io import read_json
 from stages.common.neuron import CARD, Standardizer, load_neuron, predict_proba
 
@@ -28,9 +29,10 @@ class Predictor:
     model: object
     standardizer: Standardizer
     vectorizer: object | None = None  # bow/tfidf only: lets the app explain which words mattered
+    calibration: Calibration | None = None  # fitted on val by train (train.FEATURIZER.calibration)
 
     def spam_probability(self, texts: list[str]) -> np.ndarray:
-        return predict_proba(self.model, self.standardizer, self.featurize(texts))
+        return predict_proba(self.model, self.standardizer, self.featurize(texts), self.calibration)
 
 
 def trained_featurizers(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -50,7 +52,7 @@ def best_featurizer(metrics_dir: Path = METRICS_DIR, models_dir: Path = MODELS_D
 
 
 def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir: Path = FEATURES_DIR) -> Predictor:
-    model_dir, feature_dir = Path(models_dir) / featurizer, Path(features_dir) / featurizer
+    model_dir = Path(models_dir) / featurizer
     if not (model_dir / CARD).exists():
         known = ", ".join(trained_featurizers(models_dir)) or "none yet"
         raise StageError(
@@ -58,16 +60,25 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
             f"run `dvc repro train@{featurizer}`"
         )
     model, standardizer = load_neuron(model_dir)
-    threshold = float(read_json(model_dir / CARD)["threshold"])
-    vectorizer = None
+    card = read_json(model_dir / CARD)
+    featurize, vectorizer = text_featurizer(featurizer, Path(features_dir))
+    calibration = Calibration.from_card(card.get("calibration"))
+    return Predictor(featurizer, float(card["threshold"]), featurize, model, standardizer, vectorizer, calibration)
+
+
+def text_featurizer(featurizer: str, features_dir: Path) -> tuple[Callable[[list[str]], object], object | None]:
+    """(texts -> features, the vectorizer for bow/tfidf or None), from what featurize saved."""
+    feature_dir = features_dir / featurizer
     if (feature_dir / VECTORIZER).exists():
         vectorizer = load_vectorizer(feature_dir)
-        featurize = vectorizer.transform
-    elif (feature_dir / ENCODER).exists():
-        featurize = encoder_featurize(featurizer, read_json(feature_dir / ENCODER)["params"])
-    else:
-        raise StageError(f"no vectorizer or encoder card in {feature_dir}: run `dvc repro featurize@{featurizer}`")
-    return Predictor(featurizer, threshold, featurize, model, standardizer, vectorizer)
+        return vectorizer.transform, vectorizer
+    if (feature_dir / ENCODER).exists():
+        return encoder_featurize(featurizer, read_json(feature_dir / ENCODER)["params"]), None
+    if (feature_dir / CONCAT).exists():  # featurize through the parts, then join as the concat stage did
+        state = read_json(feature_dir / CONCAT)
+        parts = [text_featurizer(part, features_dir)[0] for part in state["parts"]]
+        return lambda texts: join_blocks([part(texts) for part in parts], state), None
+    raise StageError(f"no vectorizer, encoder or concat card in {feature_dir}: run `dvc repro featurize@{featurizer}`")
 
 
 def encoder_featurize(featurizer: str, params: dict) -> Callable[[list[str]], np.ndarray]:
