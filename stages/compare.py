@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from stages.common.calibration import ECE_BINS
 from stages.common.cli import StageError, reports_errors, stage_app
 from stages.common.comparison import (
     SUMMARY_HEADER,
@@ -48,10 +49,32 @@ def markdown_report(report: dict) -> str:
         "A change is **confirmed** when its paired interval excludes 0; otherwise this test set cannot tell "
         "the two featurizers apart on that metric.",
         "",
+        "## Calibration (test)",
+        "",
+        "Do the printed probabilities mean what they say? Brier score, and expected calibration error over "
+        f"{ECE_BINS} equal-width bins, of the probabilities `spam predict` prints, and ECE before the optional "
+        "recalibration fitted on val (`train.<name>.calibration`); reliability diagrams: "
+        "reports/eval/<name>/figures/reliability.png.",
+        "",
+        markdown_table(CALIBRATION_HEADER, calibration_rows(report)),
+        "",
         "![test F1 and MCC with 95 % intervals](figures/compare.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+CALIBRATION_HEADER = ["featurizer", "calibration", "Brier", "ECE", "ECE uncalibrated"]
+
+
+def calibration_rows(report: dict) -> list[list[str]]:
+    def number(value: float | None) -> str:
+        return "–" if value is None else f"{value:.4f}"
+
+    return [
+        [name, row["calibration"], number(row["brier"]), number(row["ece"]), number(row["ece_uncalibrated"])]
+        for name, row in report["featurizers"].items()
+    ]
 
 
 def draw_chart(report: dict, path: Path) -> None:
@@ -91,7 +114,11 @@ def main(
         test = read_json(metrics_dir / f"{name}.json")["test"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]
         report["featurizers"][name]["pr_auc"] = test["pr_auc"]
-        report["featurizers"][name]["train_seconds"] = read_json(models_dir / name / CARD)["train_seconds"]
+        card = read_json(models_dir / name / CARD)
+        report["featurizers"][name]["train_seconds"] = card["train_seconds"]
+        report["featurizers"][name]["calibration"] = (card.get("calibration") or {}).get("method", "none")
+        for key in ("brier", "ece", "ece_uncalibrated"):
+            report["featurizers"][name][key] = test.get(key)
     write_json(output_dir / "compare.json", report)
     write_bytes(output_dir / "compare.md", markdown_report(report).encode())
     draw_chart(report, output_dir / "figures" / "compare.png")

@@ -25,7 +25,7 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 img { max-width: 100%; } .figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; }
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
 """
-FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix")
+FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix", "reliability")
 
 
 def image(path: Path, alt: str) -> str:

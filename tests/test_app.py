@@ -128,13 +128,13 @@ def test_app_in_a_real_browser(project, first_run):
                 time.sleep(0.5)
         screenshot = project / "reports" / "app.png"
         url, odd = f"http://127.0.0.1:{port}", ("", "free " * 20_000)
-        (spam, ham), (empty, long), outside = drive(url, [SPAM, HAM], 5, screenshot, odd)
+        (spam, ham), (empty, long), outside = drive(url, [SPAM, HAM], 6, screenshot, odd)
         alive = server.poll() is None
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert set(spam) == {"bow", "tfidf", "bart", "bert", "minilm"}
-    for name in ("bow", "tfidf", "minilm"):  # the real models (bart/bert are random stand-ins here)
+    assert set(spam) == {"bow", "tfidf", "bart", "bert", "minilm", "tfidf_minilm"}
+    for name in ("bow", "tfidf", "minilm", "tfidf_minilm"):  # the real models (bart/bert are random stand-ins here)
         assert spam[name] == "spam" and ham[name] == "ham", (spam, ham)
     assert "nothing to classify" in empty and "only the first 5,000 were scored" in long and alive
     assert "Traceback" not in empty + long

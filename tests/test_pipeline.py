@@ -20,27 +20,30 @@ from tests.sample_project import copy_project, ran_stages, run, set_param
 
 pytestmark = pytest.mark.slow
 FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
+TEXT_FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["text_featurizers"]
+CONCAT = [name for name in FEATURIZERS if name not in TEXT_FEATURIZERS]  # each has a featurize_<name> stage
 LESSONS = {"cars_prepare", "cars_train", "fahrenheit"}
 TINY_RANDOM = {"bart", "bert"}  # random-weight stand-ins here: their scores mean nothing
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
     expected = {"download", "prepare", "split", "explore", "compare", "report", *LESSONS} | {
-        f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS
+        f"{s}@{f}" for s in ("train", "evaluate") for f in FEATURIZERS
     }
+    expected |= {f"featurize@{f}" for f in TEXT_FEATURIZERS} | {f"featurize_{f}" for f in CONCAT}
     assert ran_stages(first_run) == expected
     for name in FEATURIZERS:
         metrics = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
         assert set(metrics) == {"train", "val", "test"}
         for block in metrics.values():
-            for key in ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc", "pr_auc"):
+            for key in ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc", "pr_auc", "ece"):
                 assert 0 <= block[key] <= 1 or key == "mcc" and -1 <= block[key] <= 1
         if name not in TINY_RANDOM:  # the sample is easy enough that any real featurizer separates most of it
             assert metrics["test"]["roc_auc"] > 0.85 and metrics["test"]["accuracy"] > 0.85
         card = json.loads((project / "data" / "models" / name / "card.json").read_text())
         assert card["featurizer"] == name and card["epochs_run"] >= 1 and 0 < card["threshold"] < 1
         assert (project / "data" / "models" / name / "model.safetensors").stat().st_size > 0
-        for png in ("loss", "roc", "precision_recall", "confusion_matrix"):
+        for png in ("loss", "roc", "precision_recall", "confusion_matrix", "reliability"):
             assert (project / "reports" / "eval" / name / "figures" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((project / "data" / "prepared" / "summary.json").read_text())
     assert summary["lines"] == 400 and summary["messages"] < 400  # the sample holds duplicates
@@ -83,6 +86,21 @@ def test_split_seed_reruns_split_and_downstream_only(project, first_run):
     dense = [f for f in FEATURIZERS if params["featurize"][f]["kind"] == "transformer"]
     for name in dense:  # embeddings do not depend on the split: nothing is encoded again
         assert re.search(rf"{name}: [\d,]+ cache hits, 0 to encode", output), output
+
+
+def test_concat_reuses_its_parts_and_predicts_through_them(project, first_run):
+    """A concat weight change reruns only the concat featurizer's stages; nothing is encoded, no part reruns."""
+    set_param(project, "featurize.tfidf_minilm.weights", [1.0, 0.3])
+    output = run(project, "dvc", "repro")
+    assert ran_stages(output) == {
+        "featurize_tfidf_minilm", "train@tfidf_minilm", "evaluate@tfidf_minilm", "compare", "report"
+    }  # fmt: skip
+    assert "to encode" not in output and "embed " not in output
+    assert "tfidf_minilm" in run(project, "dvc", "metrics", "show")
+    assert "mcc" in run(project, "spam", "compare", "tfidf", "tfidf_minilm")
+    predicted = run(project, "spam", "predict", "--json", "--featurizer", "tfidf_minilm", "WIN a FREE prize now", "ok")
+    rows = [json.loads(line) for line in predicted.splitlines() if line.startswith("{")]
+    assert rows[0]["featurizer"] == "tfidf_minilm" and rows[0]["spam_probability"] > rows[1]["spam_probability"]
 
 
 def test_outputs_hold_no_pickle(project, first_run):
