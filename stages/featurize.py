@@ -95,7 +95,7 @@ def main(
     featurizer: FeaturizerArg,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
-    output: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
+    output: Path = typer.Option(None, help="default: data/features/FEATURIZER (concat: its parts are read beside it)"),
     cache_dir: Path = typer.Option(Path("data/cache/embeddings"), help="embedding cache (transformer kinds)"),
     chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
