@@ -5,8 +5,8 @@ featurizers 0.01 apart. This queues one experiment per seed (`dvc exp run --queu
 runs the queue (`dvc queue start`, one worker), reads each experiment's reports/metrics/*.json from its
 commit, and writes reports/seeds.json and reports/seeds.md: mean +- sd of test MCC and F1 per featurizer,
 and for each pair the per-seed difference (same split for both: paired), its mean +- sd and on how many
-seeds it has the same sign. Stages that do not depend on the split (the MiniLM embeddings) come back from
-DVC's run cache: nothing is encoded again.
+seeds it has the same sign. featurize@minilm reruns with the split (its declared deps include it) but
+encodes nothing: the embedding cache (data/cache, git-ignored) is copied into each experiment (`-C`).
 
 Run from the repository root after one `spam repro` (params.yaml as committed; featurizers whose model
 cannot be loaded offline are left out, as `spam repro` does):
@@ -32,6 +32,7 @@ from stages.spam import featurizers_override, unavailable_encoders, without
 
 DVC = [sys.executable, "-m", "dvc"]
 METRICS = ("mcc", "f1")
+EMBEDDING_CACHE = Path("data/cache")  # featurize's --cache-dir parent: queued experiments run in a temp copy
 
 
 def dvc(*args: str) -> str:
@@ -134,10 +135,12 @@ def main(
     names = [f"seed-{seed}" for seed in seeds]
     subprocess.run([*DVC, "exp", "remove", *names], capture_output=True)  # a rerun replaces the old ones
     for seed, name in zip(seeds, names, strict=True):
-        dvc("exp", "run", "--queue", "-n", name, "-S", f"split.seed={seed}", *overrides)
+        copy = ["-C", str(EMBEDDING_CACHE)] if EMBEDDING_CACHE.exists() else []
+        dvc("exp", "run", "--queue", "-n", name, "-S", f"split.seed={seed}", *overrides, *copy)
     started = time.monotonic()
     dvc("queue", "start", "-j", "1")
-    while any(state in dvc("queue", "status") for state in ("Queued", "Running")):
+    while any(f"{name} " in line and ("Queued" in line or "Running" in line)
+              for line in dvc("queue", "status").splitlines() for name in names):  # fmt: skip
         time.sleep(10)
     typer.echo(f"ran {len(seeds)} experiments in {time.monotonic() - started:.0f} s", err=True)
     per_seed = {seed: read_test_metrics(experiment_commit(name), kept) for seed, name in zip(seeds, names, strict=True)}
