@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import typer
 
-from stages.common.encoders import encode, load_encoder, offline_copy
+from stages.common.encoders import cpu_has_amx, encode, load_encoder, offline_copy
 from stages.common.params import EncoderParams
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -97,6 +97,8 @@ def main(
         ("length-sorted batches of 64, bf16", batched16_seconds),
     ]
     print(f"bert-base-sized encoder, {len(texts)} messages, {threads} threads, {torch.__version__}")
+    amx = "yes" if cpu_has_amx() else "no"
+    print(f"CPU: {torch.backends.cpu.get_cpu_capability()}, AMX {amx} (dtype auto picks bf16 only with AMX)")
     rows += [(f"bart-base-sized, bf16, {states} states", seconds) for states, seconds in bart_seconds.items()]
     print(f"{'method':<38} {'msgs/s':>8} {'speed-up':>9}")
     for name, seconds in rows:

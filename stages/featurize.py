@@ -6,6 +6,8 @@ transformer encoders later), so a single list in params.yaml decides what runs e
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +24,9 @@ from stages.common.cli import (
     reports_errors,
     stage_app,
 )
-from stages.common.embed_cache import EmbeddingCache, text_key
+from stages.common.embed_cache import CachedVectors, EmbeddingCache, text_keys
 from stages.common.features import make_vectorizer, save_dense_features, save_sparse_features, vectorizer_to_json
+from stages.common.io import write_run_log
 from stages.common.params import EncoderParams, VectorizerParams, load_params
 
 app = stage_app(__doc__)
@@ -39,31 +42,70 @@ def vectorize(messages: pd.DataFrame, train_ids: pd.Series, params: VectorizerPa
     return vectorizer.transform(messages["text"]), vectorizer_to_json(vectorizer, params)
 
 
-def embed(texts: list[str], params: EncoderParams, featurizer: str, cache_root: Path, chunk_size: int = 512):
-    """Vectors for all texts, encoding only those not in the cache; returns (vectors, stats)."""
+@dataclass
+class EmbedRun:
+    """One embed run's facts: they vary with the machine and the cache, so they go to a run log
+    (logs/featurize/NAME.json), never into the hashed features directory."""
+
+    messages: int
+    cache_hits: int
+    encoded: int
+    device: str  # what encoded this run's misses (or would have: all hits)
+    dtype: str
+    source: str  # where the model loaded from: a directory or a hub id
+    revision: str | None  # the resolved hub commit, when it came from the hub
+    model_fingerprint: str
+
+
+def embed(
+    texts: list[str], params: EncoderParams, featurizer: str, cache_root: Path, chunk_size: int = 512
+) -> tuple[np.ndarray, EmbedRun]:
+    """Vectors for all texts, encoding only those not in the cache (verified on read)."""
     from tqdm import tqdm
 
-    from stages.common.encoders import encode, encoder_cache_key, load_encoder
+    from stages.common.encoders import (
+        encode,
+        encoder_cache_key,
+        hidden_size,
+        load_encoder,
+        pick_device,
+        resolve_dtype,
+        resolve_model,
+    )
 
-    cache = EmbeddingCache(cache_root, encoder_cache_key(params))
+    source = resolve_model(params, featurizer)
+    cache = EmbeddingCache(cache_root, encoder_cache_key(params, source), hidden_size(source))
     cached = cache.load()
-    for problem in cache.corrupt:
-        typer.echo(f"warning: dropped unreadable cache chunk {problem}; its messages are encoded again", err=True)
-    keys = [text_key(t) for t in texts]
-    missing = list(dict.fromkeys(k for k in keys if k not in cached))
-    stats = {"messages": len(texts), "cache_hits": len(texts) - len(missing), "encoded": len(missing)}
-    typer.echo(f"{featurizer}: {stats['cache_hits']:,} cache hits, {stats['encoded']:,} to encode")
-    if missing:
-        encoder = load_encoder(params, featurizer)
-        stats |= {"source": encoder.source, "device": str(encoder.device), "dtype": str(encoder.dtype)}
-        text_of = dict(zip(keys, texts, strict=True))
+    for problem in cache.dropped:
+        typer.echo(f"warning: dropped cache chunk {problem}; its messages are encoded again", err=True)
+    keys = text_keys(texts)
+    misses = cached.rows(keys) < 0
+    _, first = np.unique(keys, return_index=True)
+    missing_rows = np.sort(first[misses[first]])  # each uncached text once, in input order
+    missing = keys[missing_rows]
+    device = pick_device()
+    run = EmbedRun(
+        messages=len(texts),
+        cache_hits=int((~misses).sum()),
+        encoded=len(missing),
+        device=str(device),
+        dtype=str(resolve_dtype(params.dtype, device)).removeprefix("torch."),
+        source=source.location,
+        revision=source.revision,
+        model_fingerprint=source.fingerprint,
+    )
+    typer.echo(f"{featurizer}: {run.cache_hits:,} cache hits, {run.encoded:,} to encode")
+    if len(missing):
+        encoder = load_encoder(params, featurizer, source)
+        new = []
         with tqdm(total=len(missing), unit="msg", desc=f"embed {featurizer}") as bar:
             for start in range(0, len(missing), chunk_size):
-                chunk = missing[start : start + chunk_size]
-                vectors = encode(encoder, [text_of[k] for k in chunk], bar)
-                cache.add(chunk, vectors)  # a finished chunk survives a kill
-                cached.update(zip(chunk, vectors, strict=True))
-    return np.stack([cached[k] for k in keys]), stats
+                rows = missing_rows[start : start + chunk_size]
+                vectors = encode(encoder, [texts[i] for i in rows], bar)
+                cache.add(keys[rows], vectors)  # a finished chunk survives a kill
+                new.append(vectors)
+        cached = CachedVectors.of(np.concatenate([cached.keys, missing]), np.concatenate([cached.vectors, *new]))
+    return cached.vectors[cached.rows(keys)], run
 
 
 @app.command()
@@ -83,13 +125,19 @@ def main(
     output = output or Path("data/features") / featurizer
     messages = pd.read_parquet(messages_file)
     settings = params.featurize[featurizer]
+    started = time.perf_counter()
     if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
-        matrix, stats = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
-        save_dense_features(output, messages["id"], matrix, {"params": settings.model_dump(mode="json"), **stats})
+        matrix, run = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
+        # Only what the inputs determine: a forced rerun writes the same bytes, so nothing downstream reruns.
+        card = {"params": settings.model_dump(mode="json"), "model_fingerprint": run.model_fingerprint}
+        save_dense_features(output, messages["id"], matrix, {**card, "dims": int(matrix.shape[1])})
+        facts = asdict(run)
     else:
         split = pd.read_parquet(split_file)
         matrix, state = vectorize(messages, split.loc[split["split"] == "train", "id"], settings)
         save_sparse_features(output, messages["id"], matrix, state)
+        facts = {"messages": int(matrix.shape[0])}
+    write_run_log("featurize", featurizer, {**facts, "seconds": round(time.perf_counter() - started, 3)})
     typer.echo(f"wrote {output}: {matrix.shape[0]:,} messages x {matrix.shape[1]:,} features")
 
 

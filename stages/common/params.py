@@ -83,7 +83,9 @@ class EncoderParams(Strict):
     max_length: PositiveInt = 128
     pooling: Literal["mean", "cls"] = "mean"
     batch_size: PositiveInt = 64
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # float32: the same vectors on every machine. bfloat16/float16 are opt-ins that change the vectors (and
+    # the metrics); `auto` picks fp16 on CUDA, bf16 only on CPUs with AMX (faster there), else float32.
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     # Encoder-decoder models (BART): pool the full model's last_hidden_state (as the course did) or the
     # encoder's only, at half the cost. Ignored by encoder-only models.
     hidden_states: Literal["full", "encoder"] = "full"
