@@ -199,6 +199,7 @@ def test_missing_model_offline_fails_fast_naming_it(monkeypatch):
         load_encoder(params, "bert")
     assert time.monotonic() - started < 5
     assert "no-such-org/no-such-model" in str(error.value) and "featurize.bert.model" in str(error.value)
+    assert "(hf download no-such-org/no-such-model)" in str(error.value)  # the command huggingface_hub installs
 
 
 def test_real_minilm_loads_offline_from_the_checked_package(monkeypatch):
