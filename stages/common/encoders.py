@@ -188,7 +188,10 @@ def hidden_size(source: ModelSource) -> int:
     from transformers import AutoConfig
 
     options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
-    return int(AutoConfig.from_pretrained(source.location, **options).hidden_size)
+    try:
+        return int(AutoConfig.from_pretrained(source.location, **options).hidden_size)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise StageError(f"cannot read the model config in {source.location}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass
