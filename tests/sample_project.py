@@ -22,10 +22,14 @@ PROJECT_FILES = [
     "dvc.yaml",
     "pyproject.toml",
     ".dvc/config",
+    ".dvc/.gitignore",
     ".dvcignore",
     "data/vendor",
     "data/sample",
 ]
+
+
+DEFAULT_REMOTE = "local"  # the name in .dvc/config
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> str:
@@ -55,9 +59,13 @@ def set_param(project: Path, dotted: str, value) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def copy_project(copy: Path, **params) -> Path:
-    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data."""
-    for name in PROJECT_FILES:
+def copy_project(copy: Path, extra: tuple[str, ...] = (), **params) -> Path:
+    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data.
+
+    Its default DVC remote is an empty directory beside it (in .dvc/config.local), never the user's
+    ~/.cache one; `extra` names more of the project's files to copy (e.g. README.md, bench).
+    """
+    for name in [*PROJECT_FILES, *extra]:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -69,8 +77,9 @@ def copy_project(copy: Path, **params) -> Path:
     set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
     for dotted, value in params.items():
         set_param(copy, dotted, value)
-    (copy / ".gitignore").write_text(".hf-home/\n")
+    (copy / ".gitignore").write_text((ROOT / ".gitignore").read_text() + ".hf-home/\n")
     run(copy, "git", "init", "-q")
+    run(copy, "dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(copy.parent / f"{copy.name}-remote"))
     run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
     run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sample project")
     return copy

@@ -117,9 +117,9 @@ def load_encoder(params: EncoderParams, featurizer: str) -> Encoder:
             f"cannot load model {params.model!r} for featurizer {featurizer!r}"
             f"{' (Hugging Face hub unreachable, not in the local HF cache)' if not online else ''}: "
             f"{str(exc).splitlines()[0]}\n"
-            f"  supply it: download it once into the HF cache (huggingface-cli download {params.model}), "
-            f"or set featurize.{featurizer}.model to a local directory, or leave {featurizer} out: "
-            f"dvc exp run -S 'featurizers=[bow,tfidf,minilm]'"
+            f"  supply it: download it once into the HF cache (hf download {params.model}), "
+            f"or set featurize.{featurizer}.model to a local directory, or `dvc pull` its vectors from a remote; "
+            f"`spam repro` leaves {featurizer} out while none of these hold"
         ) from None
     if params.hidden_states == "encoder" and hasattr(model, "get_encoder"):
         model = model.get_encoder()  # BART: pool the encoder's states, skip the decoder (half the cost)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+RUN_LOGS = Path("logs")  # per-run facts (timings); see write_run_log
+
 
 def remove_stale_temporaries(path: Path) -> None:
     """Delete what a killed writer of `path` left behind (`.NAME.*.tmp` beside it); one writer per output."""
@@ -71,6 +73,14 @@ def write_json(path: Path, obj: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_run_log(stage: str, name: str, record: dict[str, Any]) -> Path:
+    """Timings and other facts of one run, in logs/STAGE/NAME.json: git-ignored and never a DVC output,
+    so that they cannot change a hashed output or dirty the clone."""
+    path = RUN_LOGS / stage / f"{name}.json"
+    write_json(path, record)
+    return path
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
