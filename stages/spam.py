@@ -18,7 +18,7 @@ Examples:
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -95,7 +95,9 @@ def repro(
             f"the DVC remote); {', '.join(aggregates)} wait for them. {advice}"
         )
     command = [*DVC, "repro", *plan.targets, *(["--force"] if force else [])]
-    raise typer.Exit(subprocess.run(command).returncode)
+    sys.stdout.flush()
+    # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
+    os.execv(command[0], command)
 
 
 def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:
