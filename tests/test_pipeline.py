@@ -50,6 +50,22 @@ def test_second_repro_runs_nothing(project, first_run):
     assert ran_stages(run(project, "dvc", "repro")) == set()
 
 
+def test_forced_rerun_leaves_the_clone_clean_and_reports_hold_no_timings(project, first_run):
+    """Timings go to the git-ignored logs/, never into a model card, compare.json/.md or index.html."""
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
+    run(project, *git, "add", "-A")
+    run(project, *git, "commit", "-qm", "first run")
+    stages = ["train@bow", "evaluate@bow", "compare", "report"]
+    output = run(project, "dvc", "repro", "--force", "--single-item", *stages)
+    assert ran_stages(output) == set(stages)
+    assert run(project, "git", "status", "--porcelain") == ""
+    assert "train_seconds" in (project / "logs" / "train" / "bow.json").read_text()
+    assert "train_seconds" not in (project / "data" / "models" / "bow" / "card.json").read_text()
+    assert "train_seconds" not in (project / "reports" / "compare.json").read_text()
+    for report in ("compare.md", "index.html"):
+        assert "train s" not in (project / "reports" / report).read_text()
+
+
 def test_metrics_show_has_one_row_per_featurizer(project, first_run):
     shown = run(project, "dvc", "metrics", "show")
     rows = [line for line in shown.splitlines() if line.startswith("reports/metrics/")]
@@ -131,7 +147,12 @@ def test_params_yaml_survives_sigterm_and_a_concurrent_spam_repro(tmp_path):
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(
-            ["spam", "repro", "evaluate@bow"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ["spam", "repro", "evaluate@bow"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     first = start()
