@@ -68,7 +68,7 @@ def repro(
     targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
     force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
 ) -> None:
-    """Run the whole pipeline (`dvc repro`). Example: spam repro, or spam repro compare
+    """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro compare
 
     An encoder whose model cannot be loaded here (no local directory, not in the local Hugging Face cache,
     hub unreachable) still takes part when its vectors are up to date here or can be pulled from the DVC
@@ -94,7 +94,8 @@ def repro(
             f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
             f"the DVC remote); {', '.join(aggregates)} wait for them. {advice}"
         )
-    command = [*DVC, "repro", *plan.targets, *(["--force"] if force else [])]
+    # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
+    command = [*DVC, "repro", "--pull", *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
     # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
     os.execv(command[0], command)

@@ -36,39 +36,35 @@ def use_remote(clone: Path, remote: str, options: dict[str, str]) -> None:
         run(clone, "dvc", "remote", "modify", "--local", DEFAULT_REMOTE, key, value)
 
 
-def clone_a(tmp_path: Path, remote: str, options: dict[str, str]) -> tuple[Path, Path]:
-    """Clone A: every encoder's model (tiny local BART/BERT, MiniLM from PyPI); ran the pipeline, committed."""
-    models = tmp_path / "models"
+@pytest.fixture(scope="module")
+def clone_a(tmp_path_factory) -> Path:
+    """Clone A: every encoder's model (tiny local BART/BERT, MiniLM from PyPI); ran the README's run command
+    and committed. Afterwards the tiny BERT directory is moved away: other clones cannot load bert."""
+    models = tmp_path_factory.mktemp("models")
     a = copy_project(
-        tmp_path / "a",
+        tmp_path_factory.mktemp("clones") / "a",
         featurizers=FEATURIZERS,
         **{
             "featurize.bart.model": str(save_tiny_bart(models / "bart")),
             "featurize.bert.model": str(save_tiny_bert(models / "bert")),
         },
     )
-    use_remote(a, remote, options)
     output = run(a, "spam", "repro")
     assert {f"featurize@{name}" for name in FEATURIZERS} <= ran_stages(output)
     run(a, *GIT, "add", "-A")
     run(a, *GIT, "commit", "-qm", "results")  # dvc.lock and the cache: false reports travel through git
-    return a, models / "bert"
+    shutil.move(models / "bert", models / "bert-elsewhere")
+    return a
 
 
-def push_then_pull(tmp_path: Path, remote: str, options: dict[str, str]) -> dict[str, float]:
-    """The two-clone round trip through `remote`; returns the push and pull times of the embeddings."""
-    a, bert = clone_a(tmp_path, remote, options)
-    embeddings = [f"data/features/{name}" for name in ENCODERS]
-    times = {"push embeddings": timed(a, "dvc", "push", *embeddings)}
-    times["push rest"] = timed(a, "dvc", "push")
-    shutil.move(bert, tmp_path / "bert-elsewhere")  # B cannot load bert: the directory is not there
-
-    b = tmp_path / "b"
-    run(tmp_path, "git", "clone", "-q", str(a), str(b))
+def clone_b(a: Path, b: Path, remote: str, options: dict[str, str]) -> Path:
+    run(b.parent, "git", "clone", "-q", str(a), str(b))
     use_remote(b, remote, options)
-    times["pull embeddings"] = timed(b, "dvc", "pull", *embeddings)
-    times["pull rest"] = timed(b, "dvc", "pull")
-    output = run(b, "spam", "repro")  # the README's run command
+    return b
+
+
+def assert_same_results_and_clean(a: Path, b: Path, output: str) -> None:
+    """No featurize stage ran on B, every featurizer's neuron and metrics equal A's, `dvc status` is clean."""
     assert not {stage for stage in ran_stages(output) if stage.startswith("featurize@")}, output
     assert "left out" not in output, output
     for name in FEATURIZERS:
@@ -76,30 +72,37 @@ def push_then_pull(tmp_path: Path, remote: str, options: dict[str, str]) -> dict
             assert (b / path).read_bytes() == (a / path).read_bytes(), path
         metrics = f"reports/metrics/{name}.json"
         assert (b / metrics).read_bytes() == (a / metrics).read_bytes(), metrics
-    assert "Data and pipelines are up to date" in run(b, "dvc", "status"), run(b, "dvc", "status")
+    status = run(b, "dvc", "status")
+    assert "Data and pipelines are up to date" in status, status
+
+
+def push_then_pull(a: Path, b: Path, remote: str, options: dict[str, str]) -> dict[str, float]:
+    """A pushes to `remote`; B (cannot load bert) pulls, then runs `spam repro`. Returns the times."""
+    use_remote(a, remote, options)
+    embeddings = [f"data/features/{name}" for name in ENCODERS]
+    times = {"push embeddings": timed(a, "dvc", "push", *embeddings)}
+    times["push rest"] = timed(a, "dvc", "push")
+    clone_b(a, b, remote, options)
+    times["pull embeddings"] = timed(b, "dvc", "pull", *embeddings)
+    times["pull rest"] = timed(b, "dvc", "pull")
+    assert_same_results_and_clean(a, b, run(b, "spam", "repro"))  # the README's run command
     return times
 
 
-def test_clone_without_a_model_pulls_its_vectors_and_encodes_nothing(tmp_path):
-    times = push_then_pull(tmp_path, str(tmp_path / "remote"), {})
+def test_clone_without_a_model_pulls_its_vectors_and_encodes_nothing(clone_a, tmp_path):
+    times = push_then_pull(clone_a, tmp_path / "b", str(tmp_path / "remote"), {})
     print("local remote:", ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
 
 
-def test_repro_pulls_the_vectors_of_a_model_it_cannot_load(tmp_path):
-    """No `dvc pull` first: `spam repro` itself pulls bert's vectors instead of leaving bert out."""
+def test_repro_pulls_the_vectors_of_a_model_it_cannot_load(clone_a, tmp_path):
+    """No `dvc pull` first: `spam repro` pulls bert's vectors itself instead of leaving bert out."""
     remote = str(tmp_path / "remote")
-    a, bert = clone_a(tmp_path, remote, {})
-    run(a, "dvc", "push")
-    shutil.move(bert, tmp_path / "bert-elsewhere")
-    b = tmp_path / "b"
-    run(tmp_path, "git", "clone", "-q", str(a), str(b))
-    use_remote(b, remote, {})
+    use_remote(clone_a, remote, {})
+    run(clone_a, "dvc", "push")
+    b = clone_b(clone_a, tmp_path / "b", remote, {})
     output = run(b, "spam", "repro")
-    assert "featurize@bert" not in ran_stages(output) and "left out" not in output, output
-    assert "bert" in next(line for line in output.splitlines() if "pulled from the DVC remote" in line)
-    path = "data/models/bert/model.safetensors"
-    assert (b / path).read_bytes() == (a / path).read_bytes()
-    assert "Data and pipelines are up to date" in run(b, "dvc", "status")
+    assert "bert" in next(line for line in output.splitlines() if "pulled from the DVC remote" in line), output
+    assert_same_results_and_clean(clone_a, b, output)
 
 
 # --- SSH --------------------------------------------------------------------------------------------------
@@ -151,10 +154,10 @@ def ssh_server(tmp_path):
         server.wait(timeout=10)
 
 
-def test_ssh_remote_round_trip(tmp_path, ssh_server):
+def test_ssh_remote_round_trip(clone_a, tmp_path, ssh_server):
     pytest.importorskip("dvc_ssh", reason="the `ssh` extra (dvc-ssh) is not installed: pip install -e '.[ssh]'")
     started = time.monotonic()
-    times = push_then_pull(tmp_path, ssh_server["url"], {"keyfile": ssh_server["keyfile"]})
+    times = push_then_pull(clone_a, tmp_path / "b", ssh_server["url"], {"keyfile": ssh_server["keyfile"]})
     print(
         "ssh remote:",
         ", ".join(f"{k} {v:.2f} s" for k, v in times.items()),
