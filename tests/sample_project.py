@@ -32,15 +32,18 @@ PROJECT_FILES = [
 DEFAULT_REMOTE = "local"  # the name in .dvc/config
 
 
-def run(cwd: Path, *args: str, check: bool = True) -> str:
-    env = {
+def offline_env(cwd: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
         "HF_HUB_OFFLINE": "1",
         "HF_HOME": str(cwd / ".hf-home"),  # an empty HF cache: only local directories and PyPI copies load
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> str:
+    done = subprocess.run(args, cwd=cwd, env=offline_env(cwd), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 or not check, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 

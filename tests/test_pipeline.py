@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.sample_project import copy_project, ran_stages, run, set_param
+from tests.sample_project import copy_project, offline_env, ran_stages, run, set_param
 
 pytestmark = pytest.mark.slow
 FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
@@ -142,8 +142,7 @@ def test_params_yaml_survives_sigterm_and_a_concurrent_spam_repro(tmp_path):
     A target keeps it short; the plan that leaves bart out runs all the same."""
     project = copy_project(tmp_path, featurizers=["bow", "bart"])
     params_before = (project / "params.yaml").read_bytes()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "HF_HOME": str(project / ".hf-home")}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    env = offline_env(project)
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(
