@@ -43,7 +43,7 @@ def offline_env(cwd: Path) -> dict[str, str]:
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> str:
-    done = subprocess.run(args, cwd=cwd, env=offline_env(cwd), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, cwd=cwd, env=offline_env(cwd), capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0 or not check, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
