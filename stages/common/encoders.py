@@ -80,8 +80,12 @@ def model_available(params: EncoderParams, hub: bool) -> bool:
     if params.model in OFFLINE_COPIES and importlib.util.find_spec(OFFLINE_COPIES[params.model][0]):
         return True
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    return isinstance(try_to_load_from_cache(params.model, "config.json", revision=params.revision), str)
+    try:
+        return isinstance(try_to_load_from_cache(params.model, "config.json", revision=params.revision), str)
+    except HFValidationError:  # a local directory that is not here (e.g. another machine's path), not a hub id
+        return False
 
 
 @dataclass
