@@ -30,6 +30,11 @@ PROJECT_FILES = [
 
 
 DEFAULT_REMOTE = "local"  # the name in .dvc/config
+FEATURIZERS = ["bow", "tfidf", "bart", "bert", "minilm"]
+# Short training, for tests about where outputs come from rather than how good they are.
+LEAN_TRAINING = {"fahrenheit.iterations": 300, "cars_train.epochs": 200} | {
+    f"train.{name}.epochs": 40 for name in FEATURIZERS
+}
 
 
 def offline_env(cwd: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.sample_project import copy_project, offline_env
+from tests.sample_project import LEAN_TRAINING, copy_project, offline_env
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_bash_blocks_are_found_and_skips_are_explained():
 def test_every_readme_command_runs_offline(tmp_path):
     """Also: right after the README's run command (its first `spam repro`), `dvc status` lists only the stages
     of the encoders left out offline (bart, bert: hub ids, empty HF cache) and the aggregates that wait."""
-    project = copy_project(tmp_path / "project", extra=("README.md", "bench", "docs"))
+    project = copy_project(tmp_path / "project", extra=("README.md", "bench", "docs"), **LEAN_TRAINING)
     (project / ".venv").symlink_to(ROOT / ".venv")  # `source .venv/bin/activate` works as written
     commands = [runnable(c) for c in bash_commands((project / "README.md").read_text())]
     script = ["set -euo pipefail", "trap 'echo \"README command failed: $BASH_COMMAND\" >&2' ERR"]

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.sample_project import DEFAULT_REMOTE, copy_project, ran_stages, run
+from tests.sample_project import DEFAULT_REMOTE, LEAN_TRAINING, copy_project, ran_stages, run
 from tests.tiny_models import save_tiny_bart, save_tiny_bert
 
 pytestmark = pytest.mark.slow
 ENCODERS = ["bart", "bert", "minilm"]
 FEATURIZERS = ["bow", *ENCODERS]  # tfidf adds nothing to what this test checks
-# Short training: this test is about where outputs come from, not how good they are.
-LEAN = {"fahrenheit.iterations": 300, "cars_train.epochs": 200} | {f"train.{name}.epochs": 40 for name in FEATURIZERS}
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
 
 
@@ -46,7 +44,7 @@ def clone_a(tmp_path_factory) -> Path:
     a = copy_project(
         tmp_path_factory.mktemp("clones") / "a",
         featurizers=FEATURIZERS,
-        **LEAN,
+        **LEAN_TRAINING,
         **{
             "featurize.bart.model": str(save_tiny_bart(models / "bart")),
             "featurize.bert.model": str(save_tiny_bert(models / "bert")),
