@@ -24,7 +24,6 @@ from stages.common.comparison import (
 )
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
-from stages.common.neuron import CARD
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -76,7 +75,6 @@ def draw_chart(report: dict, path: Path) -> None:
 def main(
     predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
     metrics_dir: Path = typer.Option(Path("reports/metrics"), help="evaluate's metrics JSON"),
-    models_dir: Path = typer.Option(Path("data/models"), help="train's model cards (train seconds)"),
     output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
 ) -> None:
     """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
@@ -91,7 +89,6 @@ def main(
         test = read_json(metrics_dir / f"{name}.json")["test"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]
         report["featurizers"][name]["pr_auc"] = test["pr_auc"]
-        report["featurizers"][name]["train_seconds"] = read_json(models_dir / name / CARD)["train_seconds"]
     write_json(output_dir / "compare.json", report)
     write_bytes(output_dir / "compare.md", markdown_report(report).encode())
     draw_chart(report, output_dir / "figures" / "compare.png")

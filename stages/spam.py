@@ -18,7 +18,7 @@ Examples:
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +32,10 @@ EXCERPT = 60
 
 PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
-OFFLINE_EXPERIMENT = "spam-repro-without-unloadable-encoders"
+ADD_ENCODERS = (
+    "To add them: `hf download {models}`, or set featurize.<name>.model to a local directory, or `dvc pull` "
+    "from a remote that has their vectors; then `spam repro` again. Meanwhile: `spam compare {pair}`."
+)
 app = typer.Typer(
     help=__doc__,
     add_completion=False,
@@ -54,10 +57,6 @@ def unavailable_encoders(params: Params) -> list[str]:
     return offline
 
 
-def featurizers_override(featurizers: list[str]) -> str:
-    return f"featurizers=[{','.join(featurizers)}]"
-
-
 @app.callback()
 def spam() -> None:
     """Train and use single-neuron SMS spam classifiers."""
@@ -69,34 +68,37 @@ def repro(
     targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
     force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
 ) -> None:
-    """Run the whole pipeline (`dvc repro`). Example: spam repro, or spam repro compare
+    """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro compare
 
-    Encoders whose model is neither a local directory, nor in the local Hugging Face cache, nor on a
-    reachable hub are left out of this run (through `dvc exp run -S featurizers=[...]`; params.yaml is
-    left as it was), and one line says so.
+    An encoder whose model cannot be loaded here (no local directory, not in the local Hugging Face cache,
+    hub unreachable) still takes part when its vectors are up to date here or can be pulled from the DVC
+    remote. Only when neither holds is it left out: `dvc repro` then gets every stage except that
+    encoder's featurize, train and evaluate and the aggregates that wait for them (compare, report), and
+    one `note:` line says how to add it. params.yaml is never written.
     """
+    from stages.common.repro_plan import plan_repro
+
     params = load_params(PARAMS_FILE)
-    missing = unavailable_encoders(params)
-    extra = [*(targets or []), *(["--force"] if force else [])]
-    if not missing:
-        raise typer.Exit(subprocess.run([*DVC, "repro", *extra]).returncode)
-    kept = [name for name in params.featurizers if name not in missing]
-    models = " ".join(params.featurize[name].model for name in missing)
-    typer.echo(
-        f"note: Hugging Face hub unreachable and {', '.join(missing)} not in the local HF cache: running without "
-        f"them (dvc exp run -S '{featurizers_override(kept)}'); to add them, `huggingface-cli download {models}` "
-        f"or set featurize.<name>.model to a local directory, then run again."
-    )
-    original = PARAMS_FILE.read_bytes()
-    # One experiment name, replaced each time, so offline runs do not pile up in `dvc exp show`.
-    subprocess.run([*DVC, "exp", "remove", OFFLINE_EXPERIMENT], capture_output=True)
-    try:  # dvc exp run writes the override into params.yaml; the user's file is put back as it was
-        run = [*DVC, "exp", "run", "-n", OFFLINE_EXPERIMENT, "-S", featurizers_override(kept), *extra]
-        done = subprocess.run(run)
-    finally:
-        PARAMS_FILE.write_bytes(original)
-    if done.returncode:
-        raise StageError(f"dvc exp run failed (exit {done.returncode}); see its output above")
+    plan = plan_repro(unavailable_encoders(params), targets)
+    if plan.pulled:
+        typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
+    if plan.left_out:
+        models = " ".join(params.featurize[name].model for name in plan.left_out)
+        kept = [name for name in params.featurizers if name not in plan.left_out]
+        advice = ADD_ENCODERS.format(models=models, pair=" ".join(kept[:2]))
+        blocked = [t for t in targets or [] if t in plan.waiting]
+        if blocked:
+            raise StageError(f"{blocked[0]} needs {', '.join(plan.left_out)}, which cannot run here. {advice}")
+        aggregates = [stage for stage in plan.waiting if "@" not in stage]
+        typer.echo(
+            f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
+            f"the DVC remote); {', '.join(aggregates)} wait for them. {advice}"
+        )
+    # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
+    command = [*DVC, "repro", "--pull", *plan.targets, *(["--force"] if force else [])]
+    sys.stdout.flush()
+    # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
+    os.execv(command[0], command)
 
 
 def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:

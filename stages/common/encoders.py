@@ -131,8 +131,12 @@ def model_available(params: EncoderParams, hub: bool) -> bool:
 def cached_snapshot(params: EncoderParams) -> Path | None:
     """The HF cache's snapshot directory of (model, revision); its name is the resolved commit."""
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    config = try_to_load_from_cache(params.model, "config.json", revision=params.revision)
+    try:
+        config = try_to_load_from_cache(params.model, "config.json", revision=params.revision)
+    except HFValidationError:  # a local directory that is not here (e.g. another machine's path), not a hub id
+        return None
     return Path(config).parent if isinstance(config, str) else None
 
 
@@ -140,8 +144,8 @@ def missing_model_error(params: EncoderParams, featurizer: str, reason: str) -> 
     return StageError(
         f"cannot load model {params.model!r} for featurizer {featurizer!r}: {reason}\n"
         f"  supply it: download it once into the HF cache (hf download {params.model}), "
-        f"or set featurize.{featurizer}.model to a local directory, or leave {featurizer} out: "
-        f"dvc exp run -S 'featurizers=[bow,tfidf,minilm]'"
+        f"or set featurize.{featurizer}.model to a local directory, or `dvc pull` its vectors from a remote; "
+        f"`spam repro` leaves {featurizer} out while none of these hold"
     )
 
 

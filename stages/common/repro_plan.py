@@ -1,0 +1,93 @@
+"""What `spam repro` hands to `dvc repro` when some encoders' models cannot be loaded here.
+
+An encoder is left out only when all three hold: its model cannot be loaded, its featurize outputs are not
+up to date here, and they cannot be pulled from the DVC remote. Vectors already here or pullable are used.
+Leaving out never edits params.yaml: `dvc repro` gets explicit targets, every pipeline stage except the
+left-out featurize stages and the stages downstream of them (their train/evaluate, and compare and report,
+which wait for every featurizer).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from stages.common.cli import StageError
+
+
+def featurize_stage(name: str) -> str:
+    return f"featurize@{name}"
+
+
+@dataclass
+class ReproPlan:
+    left_out: list[str] = field(default_factory=list)  # encoders this run leaves out
+    pulled: list[str] = field(default_factory=list)  # encoders whose vectors came from the DVC remote
+    waiting: list[str] = field(default_factory=list)  # stages that wait for the left-out encoders
+    targets: list[str] = field(default_factory=list)  # for `dvc repro`; empty: the whole pipeline
+
+
+def _up_to_date(stage, upstream: list) -> bool:
+    """DVC's own test, as `dvc repro --pull` makes it: nothing changed but data that is missing here."""
+    return not any(s.changed(allow_missing=True) for s in [*upstream, stage])
+
+
+def _has_outputs(stage) -> bool:
+    return not stage.changed_outs(allow_missing=False)
+
+
+def _quiet_pull(repo, stage) -> bool:
+    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced)."""
+    from dvc.exceptions import DvcException
+
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.CRITICAL)  # a failed pull is an answer here, not an error
+    try:
+        repo.pull(targets=[stage.addressing])
+        return True
+    except DvcException:
+        return False
+    finally:
+        dvc_logger.setLevel(level)
+
+
+def _plan(repo, unloadable: list[str], targets: list[str]) -> ReproPlan:
+    import networkx as nx
+    from dvc.stage import PipelineStage
+
+    plan = ReproPlan()
+    graph = repo.index.graph  # edges point from a stage to the stages it depends on
+    stages = {s.addressing: s for s in graph if isinstance(s, PipelineStage)}
+    for name in unloadable:
+        stage = stages[featurize_stage(name)]
+        upstream = [s for s in nx.descendants(graph, stage) if isinstance(s, PipelineStage)]
+        if _up_to_date(stage, upstream) and not _has_outputs(stage) and _quiet_pull(repo, stage):
+            plan.pulled.append(name)
+        if not (_up_to_date(stage, upstream) and _has_outputs(stage)):
+            plan.left_out.append(name)
+    plan.pulled = [name for name in plan.pulled if name not in plan.left_out]
+    waiting = set()
+    for name in plan.left_out:
+        stage = stages[featurize_stage(name)]
+        waiting |= {stage.addressing} | {s.addressing for s in nx.ancestors(graph, stage)}
+    plan.waiting = [address for address in stages if address in waiting]
+    if plan.left_out and not targets:
+        plan.targets = [address for address in stages if address not in waiting]
+    else:
+        plan.targets = targets
+    return plan
+
+
+def plan_repro(unloadable: list[str], targets: list[str] | None = None, root: str = ".") -> ReproPlan:
+    """Which of the `unloadable` encoders can still take part (vectors here or pulled), and the targets."""
+    if not unloadable:
+        return ReproPlan(targets=list(targets or []))
+    from dvc.lock import LockError
+    from dvc.repo import Repo, lock_repo
+
+    try:
+        with Repo(root) as repo, lock_repo(repo):  # DVC's own lock: its stage checks require it
+            return _plan(repo, unloadable, list(targets or []))
+    except LockError as exc:
+        raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
