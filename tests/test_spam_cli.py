@@ -76,7 +76,18 @@ def test_best_featurizer_is_the_highest_validation_mcc(tmp_path):
         (tmp_path / "metrics" / f"{name}.json").write_text(
             json.dumps({"val": {"mcc": val_mcc}, "test": {"mcc": test_mcc}})
         )
-    assert best_featurizer(tmp_path / "metrics", tmp_path / "models") == "tfidf"
+    assert best_featurizer(tmp_path / "metrics", tmp_path / "models").featurizer == "tfidf"
+
+
+def test_while_the_best_model_retrains_predict_says_which_it_uses_instead(tmp_path):
+    for name, val_mcc in (("bow", 0.8), ("tfidf", 0.9)):
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps({"val": {"mcc": val_mcc}}))
+    (tmp_path / "models" / "bow").mkdir(parents=True)
+    (tmp_path / "models" / "bow" / "card.json").write_text("{}")  # tfidf's model: removed by DVC, retraining
+    choice = best_featurizer(tmp_path / "metrics", tmp_path / "models")
+    assert choice.featurizer == "bow"
+    assert "tfidf" in choice.note and "using bow" in choice.note and "dvc repro train@tfidf" in choice.note
 
 
 def test_missing_model_lists_what_is_trained(tmp_path):
