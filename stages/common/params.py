@@ -219,7 +219,10 @@ class Params(Strict):
 
 
 def _describe(error: dict) -> str:
-    key = ".".join(clip(str(part), 40) for part in error["loc"]) or "(top level)"
+    loc = list(error["loc"])
+    if loc[:1] == ["featurize"] and len(loc) > 3:
+        del loc[2]  # pydantic puts the `kind` tag of the union in the location: featurize.bow.count.min_df
+    key = ".".join(clip(str(part), 40) for part in loc) or "(top level)"
     value = f" (got {clip(error['input'])})" if error["type"] not in ("missing", "value_error") else ""
     return f"{key}: {clip(error['msg'], 200)}{value}"
 
