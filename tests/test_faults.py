@@ -436,3 +436,78 @@ def test_params_fuzzing_gives_valid_params_or_one_error_line(data):
         assert message and "\n" not in message and len(message) < 1500, message
     else:
         assert isinstance(params, Params)
+
+
+# The app: odd Unicode, uploads, a busy port.
+def test_lone_surrogates_get_a_verdict_and_a_note_never_a_traceback(trained):
+    from stages.app import classify
+    from stages.common.predictor import load_predictor
+
+    predictors = {"bow": load_predictor("bow")}
+    for message in ("\ud800 WIN a free prize", "free \udfff\ud83d prize \x00", "\ud800"):
+        note, table, bars, *highlights = classify(message, predictors)
+        shown = json.dumps([note, table.to_dict("records"), highlights], ensure_ascii=False)
+        shown.encode("utf-8")  # what the browser gets: a lone surrogate here would fail to encode
+        assert "replaced by" in note or "nothing to classify" in note
+
+
+def test_uploads_are_capped(tmp_path, monkeypatch):
+    """Gradio's /gradio_api/upload route, on the real app: 2 MB is refused (413), a small file accepted."""
+    import urllib.error
+    import urllib.request
+
+    import gradio as gr
+
+    from stages import app as app_module
+
+    monkeypatch.chdir(tmp_path)
+    launched, launch = {}, gr.Blocks.launch
+    monkeypatch.setattr(
+        gr.Blocks,
+        "launch",
+        lambda self, **kw: launched.update(app=self) or launch(self, prevent_thread_lock=True, **kw),
+    )
+    port = free_port()
+    app_module.serve("127.0.0.1", port)
+
+    def upload(size: int) -> int:
+        boundary = "spamneuronboundary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="m.txt"\r\n'
+            f"Content-Type: text/plain\r\n\r\n".encode()
+            + b"x" * size
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/gradio_api/upload", data=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    try:
+        assert upload(2_000_000) == 413 and upload(1_000) == 200
+    finally:
+        launched["app"].close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_busy_port_is_one_line_naming_the_option():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = CliRunner().invoke(spam.app, ["serve", "--port", str(busy.getsockname()[1])])
+    assert result.exit_code == 1 and "pick another with --port" in result.output
+    assert "GRADIO_SERVER_PORT" not in result.output and "Traceback" not in result.output

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from stages.common.cli import StageError
 from stages.common.metrics import metrics_from_counts, paired_difference, resample_indices
 from stages.common.predictor import best_featurizer, load_predictor
 from stages.spam import app, read_messages
+from tests.conftest import ROOT
 
 runner = CliRunner()
 
@@ -122,3 +127,27 @@ def test_paired_bootstrap_confirms_real_gaps_only():
     tiny = good.copy()
     tiny[np.flatnonzero(labels)[0]] ^= 1  # one more mistake: not something 800 messages can confirm
     assert not paired_difference(labels, tiny, good, indices)["recall"]["confirmed"]
+
+
+HEAVY = ("torch", "pandas", "sklearn", "transformers", "pyarrow")
+
+
+@pytest.mark.parametrize("featurizer", ["bow", "tfidf", None])
+def test_bow_and_tfidf_predict_import_no_torch_pandas_or_sklearn(tmp_path, featurizer):
+    """`spam predict` on a sparse model is numpy, scipy and safetensors' numpy loader: w·x + b."""
+    from tests.tiny_trained import make_trained
+
+    make_trained(tmp_path, "bow", val_mcc=0.8)
+    make_trained(tmp_path, "tfidf", val_mcc=0.9, kind="tfidf")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    chosen = ["--featurizer", featurizer] if featurizer else []
+    probe = (
+        "import sys, json; from typer.testing import CliRunner; from stages.spam import app; "
+        f"result = CliRunner().invoke(app, ['predict', *{chosen!r}, '--json', 'WIN a free prize']); "
+        f"print(result.output.strip()); print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    *rows, imported = done.stdout.splitlines()
+    assert json.loads(rows[-1])["featurizer"] == (featurizer or "tfidf"), done.stdout + done.stderr
+    assert json.loads(imported) == []

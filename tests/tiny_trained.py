@@ -16,12 +16,12 @@ from stages.featurize import vectorize
 from tests.conftest import SAMPLE
 
 
-def make_trained(root: Path, name: str = "bow", val_mcc: float = 0.9) -> Path:
+def make_trained(root: Path, name: str = "bow", val_mcc: float = 0.9, kind: str = "count") -> Path:
     """data/features/NAME, data/models/NAME (weights: + for spam words, - for ham words), reports/metrics."""
     rows = [line.split("\t", 1) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if "\t" in line]
     messages = pd.DataFrame({"id": [str(i) for i in range(len(rows))], "text": [text for _, text in rows]})
     labels = np.array([label == "spam" for label, _ in rows], dtype=float)
-    matrix, state = vectorize(messages, messages["id"], VectorizerParams(kind="count", max_features=500))
+    matrix, state = vectorize(messages, messages["id"], VectorizerParams(kind=kind, max_features=500))
     (root / FEATURES_DIR / name).mkdir(parents=True)
     (root / FEATURES_DIR / name / "vectorizer.json").write_text(json.dumps(state))
     weight = np.asarray(matrix[labels == 1].mean(axis=0) - matrix[labels == 0].mean(axis=0), dtype=np.float32)
