@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, reports_errors, write_line
-from stages.common.params import check_name, load_params
+from stages.common.cli import StageError, check_name, reports_errors, write_line
 
 if TYPE_CHECKING:
     from stages.common.params import Params
@@ -83,6 +82,8 @@ def repro(
     reachable hub are left out of this run (through `dvc exp run -S featurizers=[...]`; params.yaml is
     left as it was), and one line says so.
     """
+    from stages.common.params import load_params
+
     params = load_params(PARAMS_FILE)
     missing = unavailable_encoders(params)
     extra = [*(targets or []), *(["--force"] if force else [])]
@@ -159,13 +160,13 @@ def predict(
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
     skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from tqdm import tqdm
-
     from stages.common.predictor import best_featurizer, load_predictor, trained_featurizers
 
     texts, blank = read_messages(messages or [], file)
     if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
-        known = load_params(PARAMS_FILE).featurize  # only then: reading params.yaml costs start-up time
+        from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
+
+        known = load_params(PARAMS_FILE).featurize
         if featurizer not in known:
             raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
     choice = best_featurizer() if featurizer is None else None
@@ -175,6 +176,8 @@ def predict(
     predictor = load_predictor(name)
     if not as_json:
         write_line(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
+    from tqdm import tqdm
+
     # Scored and printed a batch at a time: `| head -1` stops the command after the first batch.
     with tqdm(total=len(texts), unit="msg", desc=f"predict {name}", disable=len(texts) < 1000) as bar:
         for start in range(0, len(texts), PREDICT_BATCH):

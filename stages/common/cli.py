@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,27 @@ import typer
 
 P = ParamSpec("P")
 R = TypeVar("R")
+MAX_SHOWN = 80  # characters of a value quoted in an error message
+# A featurizer name becomes a stage name (featurize@NAME), a directory (data/features/NAME) and a CLI
+# argument: one safe alphabet, for the schema (stages/common/params.py) and the command line alike.
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
 class StageError(Exception):
     """A failure the user can fix (bad input, bad params, unreachable source); shown without traceback."""
+
+
+def clip(value: object, limit: int = MAX_SHOWN) -> str:
+    """A value as it may appear in an error message: one line, at most `limit` characters."""
+    text = " ".join((value if isinstance(value, str) else repr(value)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_name(text: str, what: str = "featurizer") -> str:
+    """A name from the command line or DVC_STAGE, refused before it reaches a path."""
+    if re.fullmatch(NAME_PATTERN, text) is None:
+        raise StageError(f"{what} {clip(text)!r} is not a valid name: use lowercase letters, digits and _")
+    return text
 
 
 STDOUT = "<stdout>"  # how an error writing the output names it
@@ -88,8 +106,6 @@ def stage_featurizer(featurizer: str | None) -> str:
     """The featurizer a per-featurizer stage works on: its argument, or under `dvc repro` the part of the
     stage name after `@` (DVC sets DVC_STAGE). dvc.yaml keeps names out of its shell commands, so a bad
     name in params.yaml can never run as shell code before the schema refuses it."""
-    from stages.common.params import check_name
-
     if featurizer is None:
         stage = os.environ.get("DVC_STAGE", "")
         if "@" not in stage:

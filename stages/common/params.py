@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,16 +9,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 from pydantic import Strict as StrictType
 
-from stages.common.cli import StageError
+from stages.common.cli import NAME_PATTERN, StageError, clip
+from stages.common.vectorizer import Analyzer, VectorizerKind
 
 PARAMS_FILE = Path("params.yaml")
 MAX_PARAMS_BYTES = 1_000_000  # params.yaml is ~5 KB; anything near this is a mistake or an attack
-MAX_SHOWN = 80  # characters of a value quoted in an error message
 MAX_ERRORS_SHOWN = 5
 
 # A featurizer name becomes a stage name (featurize@NAME), a directory (data/features/NAME) and a CLI
-# argument: one safe alphabet, checked here before anything uses it.
-NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+# argument: one safe alphabet (stages/common/cli.py), checked here before anything uses it.
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 
 # Numbers: finite, never a boolean (YAML `true` is not 1.0), never a string; ints never floats.
@@ -33,23 +31,6 @@ NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 Seed = Annotated[StrictInt, Field(ge=0, lt=2**32)]  # what numpy and torch both accept
 Fraction = Annotated[Float, Field(gt=0, lt=1)]
 Epochs = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
-
-
-def is_name(text: str) -> bool:
-    return re.fullmatch(NAME_PATTERN, text) is not None
-
-
-def check_name(text: str, what: str = "featurizer") -> str:
-    """A name from the command line, refused before it reaches a path."""
-    if not is_name(text):
-        raise StageError(f"{what} {clip(text)!r} is not a valid name: use lowercase letters, digits and _")
-    return text
-
-
-def clip(value: object, limit: int = MAX_SHOWN) -> str:
-    """A value as it may appear in an error message: one line, at most `limit` characters."""
-    text = " ".join((value if isinstance(value, str) else repr(value)).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Strict(BaseModel):
@@ -89,8 +70,8 @@ class SplitParams(Strict):
 class VectorizerParams(Strict):
     """Sparse bag-of-words (`count`) or TF-IDF (`tfidf`) features, fitted on the train split only."""
 
-    kind: Literal["count", "tfidf"]
-    analyzer: Literal["word", "char", "char_wb"] = "word"
+    kind: VectorizerKind
+    analyzer: Analyzer = "word"
     ngram_range: tuple[Annotated[PositiveInt, Field(le=20)], Annotated[PositiveInt, Field(le=20)]] = (1, 1)
     max_features: Annotated[PositiveInt, Field(le=10_000_000)] | None = None
     min_df: Annotated[PositiveInt, Field(le=1_000_000)] = 1

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
 
-from stages.common.params import VectorizerParams
+# The choices params.yaml offers (stages/common/params.py VectorizerParams uses these types).
+VectorizerKind = Literal["count", "tfidf"]
+Analyzer = Literal["word", "char", "char_wb"]
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 WHITE_SPACES = re.compile(r"\s\s+")
@@ -54,10 +57,41 @@ def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Analysis:
+    """The params in vectorizer.json that decide the transform (the featurize stage wrote them from
+    VectorizerParams; checked here without pydantic, which `spam predict` does not import)."""
+
+    kind: VectorizerKind
+    analyzer: Analyzer
+    ngram_range: tuple[int, int]
+    lowercase: bool
+    binary: bool
+    sublinear_tf: bool
+
+    @classmethod
+    def from_json(cls, params: object) -> Analysis:
+        if not isinstance(params, dict):
+            raise ValueError("`params` is not a JSON object")
+        ngrams = params.get("ngram_range")
+        low, high = ngrams if isinstance(ngrams, list) and len(ngrams) == 2 else (None, None)
+        checks = {
+            "kind": params.get("kind") in get_args(VectorizerKind),
+            "analyzer": params.get("analyzer") in get_args(Analyzer),
+            "ngram_range": type(low) is int and type(high) is int and 1 <= low <= high <= 20,
+            **{flag: type(params.get(flag)) is bool for flag in ("lowercase", "binary", "sublinear_tf")},
+        }
+        wrong = [key for key, ok in checks.items() if not ok]
+        if wrong:
+            raise ValueError(f"params.{wrong[0]} is missing or invalid")
+        flags = (params["lowercase"], params["binary"], params["sublinear_tf"])
+        return cls(params["kind"], params["analyzer"], (low, high), *flags)
+
+
+@dataclass(frozen=True)
 class TextVectorizer:
     """A fitted bag-of-words or TF-IDF vectorizer: vocabulary (term -> column) and, for tfidf, idf."""
 
-    params: VectorizerParams
+    params: Analysis
     vocabulary: dict[str, int]
     idf: np.ndarray | None = None
 
@@ -104,7 +138,7 @@ def vectorizer_from_state(state: object) -> TextVectorizer:
     """Check and rebuild vectorizer.json's content; ValueError says what is wrong."""
     if not isinstance(state, dict) or not isinstance(state.get("vocabulary"), dict):
         raise ValueError("not a JSON object with a `vocabulary` object")
-    params = VectorizerParams.model_validate(state.get("params"))
+    params = Analysis.from_json(state.get("params"))
     vocabulary = state["vocabulary"]
     columns = list(vocabulary.values())
     if not all(type(c) is int for c in columns) or sorted(columns) != list(range(len(columns))):
