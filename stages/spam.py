@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, check_name, reports_errors, write_line
+from stages.common.cli import StageError, check_name, flush_output, reports_errors, write_line
 
 if TYPE_CHECKING:
     from stages.common.params import Params
@@ -189,7 +189,7 @@ def predict(
                     write_line(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
                 else:
                     write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
-            sys.stdout.flush()
+            flush_output()
             bar.update(len(batch))
     if blank:
         typer.echo(f"skipped {blank} blank line{'s' * (blank != 1)}", err=True)

@@ -176,6 +176,11 @@ def test_yaml_alias_bomb_is_refused_at_once():
     assert "aliases" in message and "line 2" in message
 
 
+@pytest.mark.parametrize("data", [b"[" * 100_000, b"{a: " * 50_000 + b"1" + b"}" * 50_000, b"- " * 30_000 + b"1"])
+def test_deeply_nested_params_are_one_error_line(data):
+    assert "nested too deeply" in params_error(data)
+
+
 def test_oversized_params_file_is_refused_before_parsing(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(PARAMS_TEXT + "#" * 2_000_000 + "\n")
@@ -288,6 +293,16 @@ DAMAGES = {
     "vectorizer-short": (VECTORIZER_FILE, card_with(vocabulary={"free": 0}), "train@bow"),
 }
 N_FEATURES = 500  # tests/tiny_trained.py: max_features
+WHY = {
+    "card-list": "is not a JSON object",
+    "card-string": "is not a JSON object",
+    "card-nonsense": "is not valid JSON",
+    "nan-weights": "NaN",
+    "wrong-shape": "has shape (1, 7)",
+    "missing-bias": "no 'bias' tensor",
+    "threshold-7": "in (0, 1), got 7",
+    "threshold-nan": "in (0, 1), got nan",
+}
 
 
 @pytest.fixture
@@ -309,6 +324,7 @@ def test_damaged_model_files_are_one_error_line_naming_file_and_rerun_target(tra
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     named = MODEL if damaged == "n-features-wrong" else relative
     assert named in lines[0] and f"dvc repro {target}" in lines[0], lines[0]
+    assert WHY.get(damaged, "") in lines[0]
 
 
 def test_damaged_metrics_file_names_it(trained):

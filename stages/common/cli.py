@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -59,12 +60,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             result = func(*args, **kwargs)
-            try:  # a full disk behind a redirect shows here, not as a traceback at exit
-                sys.stdout.flush()
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
-                raise OSError(exc.errno, exc.strerror, STDOUT) from None
+            flush_output()  # a full disk behind a redirect shows here, not as a traceback at exit
             return result
         except BrokenPipeError:
             quiet_broken_pipe()
@@ -80,14 +76,26 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def write_line(line: str) -> None:
-    """Print one line of a command's output; an OS error on stdout (a full disk) names <stdout>."""
+@contextlib.contextmanager
+def writing_output() -> Iterator[None]:
+    """An OS error writing stdout (a full disk behind a redirect) names <stdout>; a closed pipe stays itself."""
     try:
-        print(line)
+        yield
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
+        if isinstance(exc, BrokenPipeError) or exc.filename is not None:
             raise
         raise OSError(exc.errno, exc.strerror, STDOUT) from None
+
+
+def write_line(line: str) -> None:
+    """Print one line of a command's output."""
+    with writing_output():
+        print(line)
+
+
+def flush_output() -> None:
+    with writing_output():
+        sys.stdout.flush()
 
 
 def stage_app(help_text: str) -> typer.Typer:
