@@ -43,6 +43,11 @@ def test_binary_or_empty_files_are_refused_with_the_line(tmp_path, content, expe
         read_messages([], path)
 
 
+def test_arguments_that_are_not_utf8_are_refused():
+    with pytest.raises(StageError, match="message 2 is not valid UTF-8"):
+        read_messages(["hi", "caf\udce9"], None)  # how Python passes the byte 0xE9 of a Latin-1 argument
+
+
 def test_empty_message_argument_is_refused():
     with pytest.raises(StageError, match="message 2 is empty"):
         read_messages(["hi", "  "], None)
