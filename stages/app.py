@@ -34,6 +34,7 @@ EXAMPLES = [
     "Sorry, I'll call you later, stuck in a meeting",
 ]
 SYSTEM_FONTS = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+MAX_UPLOAD = "1mb"  # the app takes typed text only; Gradio's upload route is capped all the same
 NO_MODELS = "No trained model found in `data/models/`. Run `spam repro` (or `dvc repro`) in this directory first."
 
 
@@ -151,5 +152,11 @@ def build_app(reports: Path = Path("reports")) -> gr.Blocks:
 
 def serve(host: str, port: int) -> None:
     build_app().launch(
-        server_name=host, server_port=port, share=False, theme=SYSTEM_FONTS, ssr_mode=False, footer_links=[]
+        server_name=host,
+        server_port=port,
+        share=False,
+        theme=SYSTEM_FONTS,
+        ssr_mode=False,
+        footer_links=[],
+        max_file_size=MAX_UPLOAD,
     )

@@ -21,6 +21,7 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
 from stages.common.features import load_splits
 from stages.common.figures import plt, save_figure
@@ -96,7 +97,7 @@ def predictions_table(split_file: Path, splits: dict, scores: dict, threshold: f
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
@@ -107,6 +108,7 @@ def main(
     predictions_file: Path = typer.Option(None, help="default: data/predictions/FEATURIZER.parquet"),
 ) -> None:
     """Evaluate FEATURIZER's neuron on every split."""
+    featurizer = stage_featurizer(featurizer)
     if featurizer not in load_params().featurizers:
         raise StageError(f"featurizer {featurizer!r} is not listed in params.yaml `featurizers`")
     features_dir = features_dir or Path("data/features") / featurizer

@@ -23,6 +23,7 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
 from stages.common.embed_cache import CachedVectors, EmbeddingCache, text_keys
 from stages.common.features import make_vectorizer, save_dense_features, save_sparse_features, vectorizer_to_json
@@ -111,7 +112,7 @@ def embed(
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     output: Path = typer.Option(None, help="default: data/features/FEATURIZER"),
@@ -119,6 +120,7 @@ def main(
     chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
     """Featurize all messages with FEATURIZER (params: featurize.FEATURIZER)."""
+    featurizer = stage_featurizer(featurizer)
     params = load_params()
     if featurizer not in params.featurize:
         raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(params.featurize)}")

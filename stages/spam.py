@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, reports_errors
-from stages.common.params import EncoderParams, Params, load_params
+from stages.common.cli import StageError, check_name, flush_output, reports_errors, write_line
 
-PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the progress bar
+if TYPE_CHECKING:
+    from stages.common.params import Params
+
+PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progress bar, paces the output
 EXCERPT = 60
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
@@ -48,6 +54,7 @@ app = typer.Typer(
 def unavailable_encoders(params: Params) -> list[str]:
     """Featurizers whose model is neither local, nor cached, nor reachable on the hub (checked once)."""
     from stages.common.encoders import hub_reachable, model_available
+    from stages.common.params import EncoderParams
 
     dense = {name: params.featurize[name] for name in params.featurizers}
     dense = {name: p for name, p in dense.items() if isinstance(p, EncoderParams)}
@@ -76,6 +83,7 @@ def repro(
     encoder's featurize, train and evaluate and the aggregates that wait for them (compare, report), and
     one `note:` line says how to add it. params.yaml is never written.
     """
+    from stages.common.params import load_params
     from stages.common.repro_plan import plan_repro
 
     params = load_params(PARAMS_FILE)
@@ -111,8 +119,14 @@ def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], in
         empty = [i + 1 for i, m in enumerate(messages) if not m.strip()]
         if empty:
             raise StageError(f"message {empty[0]} is empty: give some text")
+        # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
+        odd = [i + 1 for i, m in enumerate(messages) if SURROGATE.search(m)]
+        if odd:
+            raise StageError(f"message {odd[0]} is not valid UTF-8 text")
         return messages, 0
     source = "stdin" if file is None else str(file)
+    if file is None and sys.stdin is None:
+        raise StageError("stdin is closed: pipe messages in (cat messages.txt | spam predict -) or give --file PATH")
     data = sys.stdin.buffer.read() if file is None else Path(file).read_bytes()
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
@@ -147,31 +161,37 @@ def predict(
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
     skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from tqdm import tqdm
-
-    from stages.common.predictor import best_featurizer, load_predictor
+    from stages.common.predictor import best_featurizer, load_predictor, trained_featurizers
 
     texts, blank = read_messages(messages or [], file)
-    if featurizer is not None and PARAMS_FILE.exists():
+    if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
+        from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
+
         known = load_params(PARAMS_FILE).featurize
         if featurizer not in known:
             raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
-    name = featurizer or best_featurizer()
+    choice = best_featurizer() if featurizer is None else None
+    if choice is not None and choice.note:
+        typer.echo(choice.note, err=True)
+    name = featurizer or choice.featurizer
     predictor = load_predictor(name)
-    probabilities = []
+    if not as_json:
+        write_line(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
+    from tqdm import tqdm
+
+    # Scored and printed a batch at a time: `| head -1` stops the command after the first batch.
     with tqdm(total=len(texts), unit="msg", desc=f"predict {name}", disable=len(texts) < 1000) as bar:
         for start in range(0, len(texts), PREDICT_BATCH):
-            probabilities.extend(predictor.spam_probability(texts[start : start + PREDICT_BATCH]).tolist())
-            bar.update(min(PREDICT_BATCH, len(texts) - start))
-    if not as_json:
-        typer.echo(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
-    for text, probability in zip(texts, probabilities, strict=True):
-        label = "spam" if probability >= predictor.threshold else "ham"
-        if as_json:
-            row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
-            typer.echo(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
-        else:
-            typer.echo(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+            batch = texts[start : start + PREDICT_BATCH]
+            for text, probability in zip(batch, predictor.spam_probability(batch).tolist(), strict=True):
+                label = "spam" if probability >= predictor.threshold else "ham"
+                if as_json:
+                    row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
+                    write_line(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
+                else:
+                    write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+            flush_output()
+            bar.update(len(batch))
     if blank:
         typer.echo(f"skipped {blank} blank line{'s' * (blank != 1)}", err=True)
 
@@ -191,10 +211,14 @@ def compare(
     """
     from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
 
+    check_name(old)
+    check_name(new)
+    if old == new:
+        raise StageError(f"compare two different featurizers (got {old} twice), e.g. spam compare bow tfidf")
     predictions = {name: read_test_predictions(Path("data/predictions") / f"{name}.parquet") for name in (old, new)}
     report = compare_featurizers(predictions, old, resamples, seed)
-    typer.echo(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
-    typer.echo(diff_table(report["vs_baseline"][new], old, new))
+    write_line(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
+    write_line(diff_table(report["vs_baseline"][new], old, new))
 
 
 @app.command()
@@ -212,6 +236,11 @@ def serve(
         typer.echo(
             f"warning: binding to {host}: anyone who can reach this machine on port {port} can use the app", err=True
         )
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
     try:
         from stages.app import serve as serve_app
     except ModuleNotFoundError as exc:

@@ -18,10 +18,18 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
 from stages.common.features import load_splits
 from stages.common.io import atomic_dir, write_json, write_run_log
-from stages.common.neuron import CARD, best_f1_threshold, predict_proba, save_neuron, train_neuron
+from stages.common.neuron import (
+    CARD,
+    TrainingDiverged,
+    best_f1_threshold,
+    predict_proba,
+    save_neuron,
+    train_neuron,
+)
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -30,7 +38,7 @@ app = stage_app(__doc__)
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
@@ -38,6 +46,7 @@ def main(
     log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),
 ) -> None:
     """Train FEATURIZER's neuron; write safetensors weights and a JSON card to MODEL_DIR."""
+    featurizer = stage_featurizer(featurizer)
     all_params = load_params()
     if featurizer not in all_params.train:
         raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(all_params.train)}")
@@ -49,7 +58,12 @@ def main(
     (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
-        result = train_neuron(x_train, y_train, x_val, y_val, params)
+        try:
+            result = train_neuron(x_train, y_train, x_val, y_val, params)
+        except TrainingDiverged as exc:
+            raise StageError(
+                f"{exc}: lower train.{featurizer}.lr (now {params.lr:g}) in params.yaml, then rerun"
+            ) from None
         # Logged after training so that dvclive's per-step file writes stay out of train_seconds.
         with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
             for row in result.history:

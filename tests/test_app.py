@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.feature_extraction.text import CountVectorizer
 
-from stages.common.neuron import Standardizer
-from stages.common.predictor import Predictor
+from stages.common.features import vectorizer_to_json
+from stages.common.params import VectorizerParams
+from stages.common.predictor import Neuron, Predictor
+from stages.common.vectorizer import vectorizer_from_state
 from stages.common.verdicts import (
     MAX_CHARS,
     check_message,
@@ -33,15 +34,12 @@ HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
 @pytest.fixture
 def tiny_predictor() -> Predictor:
     """A bag-of-words neuron with hand-set weights: spam words positive, ham words negative."""
-    vectorizer = CountVectorizer().fit([SPAM, HAM])
-    model = torch.nn.Linear(len(vectorizer.vocabulary_), 1)
-    weights = torch.zeros_like(model.weight)
+    fitted = CountVectorizer().fit([SPAM, HAM])
+    vectorizer = vectorizer_from_state(vectorizer_to_json(fitted, VectorizerParams(kind="count")))
+    weights = np.zeros(vectorizer.n_features)
     for word, sign in {"winner": 2, "free": 1.5, "prize": 1, "cash": 1, "lunch": -2, "home": -1}.items():
-        weights[0, vectorizer.vocabulary_[word]] = sign
-    with torch.no_grad():
-        model.weight.copy_(weights)
-        model.bias.fill_(-0.5)
-    return Predictor("bow", 0.5, vectorizer.transform, model, Standardizer(None, None), vectorizer)
+        weights[vectorizer.vocabulary[word]] = sign
+    return Predictor("bow", 0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
 
 
 def test_messages_are_checked_before_scoring():
@@ -78,7 +76,7 @@ def test_highlighted_pieces_rebuild_the_message(tiny_predictor):
 
 
 def test_encoders_have_no_word_explanation(tiny_predictor):
-    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.model, Standardizer(None, None))
+    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.neuron)
     assert word_contributions(SPAM, dense) == [] and highlighted(SPAM, []) == [(SPAM, None)]
 
 

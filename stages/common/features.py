@@ -18,10 +18,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.io import atomic_dir, read_json, write_json
+from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
 from stages.common.params import VectorizerParams
-
-MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"
-EMBEDDINGS, ENCODER = "embeddings.parquet", "encoder.json"
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
