@@ -73,11 +73,13 @@ def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
     ax.legend()
     save_figure(fig, figures / "lengths.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(facts["classes"]["ham"]["top_tokens"]) + 1.2), dpi=100)
     for ax, name, color in zip(axes, CLASSES.values(), ["tab:blue", "tab:red"], strict=True):
         tokens = facts["classes"][name]["top_tokens"][::-1]
-        ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
-        ax.set_title(f"Top words in {name}")
+        bars = ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
+        ax.bar_label(bars, padding=2, fontsize=8)
+        ax.margins(x=0.12)  # room for the count labels
+        ax.set(title=f"Top words in {name} (stop words left out)", xlabel="occurrences")
     save_figure(fig, figures / "top_tokens.png")
 
 
