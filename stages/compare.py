@@ -24,6 +24,7 @@ from stages.common.comparison import (
 )
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
+from stages.common.metrics import ALL_METRICS_FILE
 from stages.common.neuron import CARD
 from stages.common.params import load_params
 
@@ -77,7 +78,7 @@ def draw_chart(report: dict, path: Path) -> None:
 @reports_errors
 def main(
     predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
-    metrics_dir: Path = typer.Option(Path("reports/metrics"), help="evaluate's metrics JSON"),
+    eval_dir: Path = typer.Option(Path("reports/eval"), help="evaluate's metrics JSON, one directory per featurizer"),
     models_dir: Path = typer.Option(Path("data/models"), help="train's model cards (train seconds)"),
     output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
 ) -> None:
@@ -90,7 +91,7 @@ def main(
     predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
     report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
     for name in names:
-        test = read_json(metrics_dir / f"{name}.json")["test"]
+        test = read_json(eval_dir / name / ALL_METRICS_FILE)["test"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]
         report["featurizers"][name]["pr_auc"] = test["pr_auc"]
         report["featurizers"][name]["train_seconds"] = read_json(models_dir / name / CARD)["train_seconds"]

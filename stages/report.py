@@ -51,7 +51,7 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
 
 def compare_section(compare: dict, reports: Path) -> str:
     rows = [
-        [html.escape(name), *cells, f'<a href="metrics/{html.escape(name)}.json">metrics JSON</a>']
+        [html.escape(name), *cells, f'<a href="eval/{html.escape(name)}/metrics.json">metrics JSON</a>']
         for name, *cells in summary_rows(compare)
     ]
     parts = [

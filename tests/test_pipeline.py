@@ -51,9 +51,15 @@ def test_second_repro_runs_nothing(project, first_run):
 
 
 def test_metrics_show_has_one_row_per_featurizer(project, first_run):
+    """`dvc metrics show`: the featurizers' test headline first, and nothing else, narrow enough for a terminal."""
     shown = run(project, "dvc", "metrics", "show")
-    rows = [line for line in shown.splitlines() if line.startswith("reports/metrics/")]
+    lines = shown.splitlines()
+    rows = [line for line in lines if line.startswith("reports/metrics/")]
     assert sorted(rows_[len("reports/metrics/") :].split(".json")[0] for rows_ in rows) == sorted(FEATURIZERS)
+    assert lines[0].split()[:2] == ["Path", "test.accuracy"] and len(rows) == len(lines) - 1
+    assert max(len(line.rstrip()) for line in lines) <= 132, shown
+    every = json.loads((project / "reports" / "eval" / "tfidf" / "metrics.json").read_text())
+    assert set(every) == {"train", "val", "test"} and {"tp", "pr_auc", "threshold"} <= set(every["test"])
 
 
 def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
