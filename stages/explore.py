@@ -50,6 +50,7 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
         }
     return {
         "lines_read": summary["lines"],
+        "html_entities_decoded": summary["html_entities_decoded"],
         "duplicates_dropped": summary["duplicates_dropped"],
         "bad_lines": summary["bad_lines"],
         "messages": int(len(messages)),
@@ -88,7 +89,8 @@ def markdown_report(facts: dict) -> str:
     lines = [
         "# The SMS Spam Collection, explored",
         "",
-        f"{facts['lines_read']:,} lines read, {facts['bad_lines']} bad, {facts['duplicates_dropped']:,} exact "
+        f"{facts['lines_read']:,} lines read, {facts['bad_lines']} bad, HTML entities decoded in "
+        f"{facts['html_entities_decoded']:,}, {facts['duplicates_dropped']:,} exact "
         f"duplicates dropped: {facts['messages']:,} messages, {ham['messages']:,} ham ({ham['share']:.1%}) and "
         f"{spam['messages']:,} spam ({spam['share']:.1%}). A model that always says ham is right "
         f"{ham['share']:.1%} of the time, so accuracy alone says little: look at recall, F1 and MCC.",

@@ -19,9 +19,10 @@ from stages.common.params import load_params
 
 app = stage_app(__doc__)
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 6px; }
+th { background: #f3f3f3; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; } img { max-width: 100%; }
 .figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; } img.wide { width: 100%; }
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
@@ -90,8 +91,8 @@ def explore_section(facts: dict, reports: Path) -> str:
     ]
     parts = [
         "<h2>The data</h2>",
-        f"<p>{facts['lines_read']:,} lines read, {facts['duplicates_dropped']:,} exact duplicates dropped: "
-        f"{facts['messages']:,} messages.</p>",
+        f"<p>{facts['lines_read']:,} lines read, HTML entities decoded in {facts['html_entities_decoded']:,} lines, "
+        f"{facts['duplicates_dropped']:,} exact duplicates dropped: {facts['messages']:,} messages.</p>",
         table(["class", "messages", "share", "median characters", "median words"], rows),
         '<div class="figures">'
         + "".join(image(reports / "explore" / f"{figure}.png", figure) for figure in ("class_balance", "lengths"))
