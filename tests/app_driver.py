@@ -2,6 +2,8 @@
 
 Used by tests/test_app.py; also runnable by hand for the README's screenshots of every tab, before and after input:
     python -m tests.app_driver --tabs http://127.0.0.1:7860 docs/screenshots
+and of the report:
+    python -m tests.app_driver --page reports/index.html docs/screenshots/report.png
 """
 
 from __future__ import annotations
@@ -115,6 +117,18 @@ def screenshot_tabs(url: str, folder: Path, message: str) -> list[Path]:
     return shots
 
 
+def screenshot_page(path: Path, png: Path) -> None:
+    """A full-page PNG of a local HTML file (the report), as headless Chromium draws it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        page.screenshot(path=str(png), full_page=True)
+        browser.close()
+
+
 def drive(
     url: str, messages: list[str], expect_rows: int, screenshot: Path | None = None, odd: tuple[str, ...] = ()
 ) -> tuple[list[dict], list[str], list[str]]:
@@ -138,7 +152,9 @@ def drive(
 
 if __name__ == "__main__":
     spam = "WINNER!! You have been selected for a FREE prize. Call 09061701461 to claim"
-    if sys.argv[1] == "--tabs":
+    if sys.argv[1] == "--page":
+        screenshot_page(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif sys.argv[1] == "--tabs":
         print("\n".join(str(p) for p in screenshot_tabs(sys.argv[2], Path(sys.argv[3]), spam)))
     else:
         print(drive(sys.argv[1], ["Are we still on for lunch tomorrow?", spam], 1, Path(sys.argv[2])))
