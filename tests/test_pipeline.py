@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.common.metrics import headline
 from tests.conftest import ROOT
 from tests.sample_project import copy_project, ran_stages, run, set_param
 
@@ -30,8 +31,10 @@ def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
     }
     assert ran_stages(first_run) == expected
     for name in FEATURIZERS:
-        metrics = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        metrics = json.loads((project / "reports" / "eval" / name / "metrics.json").read_text())
         assert set(metrics) == {"train", "val", "test"}
+        shown = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        assert shown == headline(metrics)  # what `dvc metrics show` lists: the test headline and val MCC
         for block in metrics.values():
             for key in ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc", "pr_auc"):
                 assert 0 <= block[key] <= 1 or key == "mcc" and -1 <= block[key] <= 1
