@@ -226,6 +226,7 @@ def compare(
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; 0.0.0.0 opens the app to your network"),
     port: int = typer.Option(7860, min=1, max=65535, help="TCP port"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show model-loading bars and Gradio's own messages"),
 ) -> None:
     """Open the Gradio app on this machine. Example: spam serve --port 7860, then open http://127.0.0.1:7860
 
@@ -246,7 +247,7 @@ def serve(
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 
-    serve_app(host, port)
+    serve_app(host, port, verbose)
 
 
 if __name__ == "__main__":

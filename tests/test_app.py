@@ -25,7 +25,7 @@ from stages.common.verdicts import (
     verdict_table,
     word_contributions,
 )
-from tests.app_driver import chromium, drive
+from tests.app_driver import chromium, drive, first_look
 
 SPAM = "WINNER!! You have been selected for a FREE prize. Call now to claim your cash"
 HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
@@ -98,6 +98,13 @@ def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
     build_app(tmp_path / "reports")  # builds, with notes in place of the missing results
 
 
+def test_one_featurizer_order_everywhere(in_tmp):
+    """The app lists featurizers in params.yaml's order (as compare.md and the report do), others after."""
+    from stages.app import featurizer_order
+
+    assert featurizer_order(["minilm", "zeta", "bow", "tfidf"]) == ["bow", "tfidf", "minilm", "zeta"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -126,12 +133,19 @@ def test_app_in_a_real_browser(project, first_run):
                 time.sleep(0.5)
         screenshot = project / "reports" / "app.png"
         url, odd = f"http://127.0.0.1:{port}", ("", "free " * 20_000)
+        look = first_look(url)
         (spam, ham), (empty, long), outside = drive(url, [SPAM, HAM], 5, screenshot, odd)
         alive = server.poll() is None
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert set(spam) == {"bow", "tfidf", "bart", "bert", "minilm"}
+    printed = server.stdout.read().decode()
+    # Before any input: a sentence, not an empty table's "1 2 3" or placeholder icons; a price, not $0.
+    assert "Type a message or pick an example" in look["classify_text"] and "Verdicts" not in look["classify_text"]
+    assert float(look["car_price"].replace(",", "")) > 1_000
+    assert look["thumbnail_fits"] and set(look["thumbnail_fits"]) == {"contain"}  # whole plots, not cropped
+    assert "share=True" not in printed and "Loading weights" not in printed and f":{port}" in printed, printed
+    assert list(spam) == ["bow", "tfidf", "bart", "bert", "minilm"]  # params.yaml's order
     for name in ("bow", "tfidf", "minilm"):  # the real models (bart/bert are random stand-ins here)
         assert spam[name] == "spam" and ham[name] == "ham", (spam, ham)
     assert "nothing to classify" in empty and "only the first 5,000 were scored" in long and alive

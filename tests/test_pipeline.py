@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.common.metrics import headline
 from tests.conftest import ROOT
 from tests.sample_project import copy_project, offline_env, ran_stages, run, set_param
 
@@ -30,8 +31,10 @@ def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
     }
     assert ran_stages(first_run) == expected
     for name in FEATURIZERS:
-        metrics = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        metrics = json.loads((project / "reports" / "eval" / name / "metrics.json").read_text())
         assert set(metrics) == {"train", "val", "test"}
+        shown = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        assert shown == headline(metrics)  # what `dvc metrics show` lists: the test headline and val MCC
         for block in metrics.values():
             for key in ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc", "pr_auc"):
                 assert 0 <= block[key] <= 1 or key == "mcc" and -1 <= block[key] <= 1
@@ -67,9 +70,15 @@ def test_forced_rerun_leaves_the_clone_clean_and_reports_hold_no_timings(project
 
 
 def test_metrics_show_has_one_row_per_featurizer(project, first_run):
+    """`dvc metrics show`: the featurizers' test headline first, and nothing else, narrow enough for a terminal."""
     shown = run(project, "dvc", "metrics", "show")
-    rows = [line for line in shown.splitlines() if line.startswith("reports/metrics/")]
+    lines = shown.splitlines()
+    rows = [line for line in lines if line.startswith("reports/metrics/")]
     assert sorted(rows_[len("reports/metrics/") :].split(".json")[0] for rows_ in rows) == sorted(FEATURIZERS)
+    assert lines[0].split()[:2] == ["Path", "test.accuracy"] and len(rows) == len(lines) - 1
+    assert max(len(line.rstrip()) for line in lines) <= 132, shown
+    every = json.loads((project / "reports" / "eval" / "tfidf" / "metrics.json").read_text())
+    assert set(every) == {"train", "val", "test"} and {"tp", "pr_auc", "threshold"} <= set(every["test"])
 
 
 def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):

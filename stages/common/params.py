@@ -51,6 +51,7 @@ class DownloadParams(Strict):
 
 class PrepareParams(Strict):
     on_bad_line: Literal["error", "skip"] = "error"
+    decode_html_entities: bool = True
 
 
 class SplitParams(Strict):
