@@ -1,6 +1,7 @@
 """Encoding speed: the course's one-message-at-a-time loop against the pipeline's batched `encode`.
 
-All runs use the same bert-base-sized model (BertConfig defaults: 12 layers, 768-d, random weights, so
+fp32 and bf16 batches are timed in turns, block by block (`interleaved`), so their ratio holds on a
+shared machine. All runs use the same bert-base-sized model (BertConfig defaults: 12 layers, 768-d, random weights, so
 no download is needed; speed does not depend on the weight values) on the same messages, in this
 process, with torch limited to --threads threads. Reported as messages/s and as a ratio to the loop.
 Also: how far bf16 vectors are from fp32 ones (cosine), and all-MiniLM-L6-v2 through sentence-transformers'
@@ -24,7 +25,7 @@ import pandas as pd
 import torch
 import typer
 
-from stages.common.encoders import encode, load_encoder, offline_copy
+from stages.common.encoders import cpu_has_amx, encode, load_encoder, offline_copy
 from stages.common.params import EncoderParams
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -44,6 +45,20 @@ def timed(func, *args) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     result = func(*args)
     return result, time.perf_counter() - started
+
+
+def interleaved(func, encoders: list, texts: list[str], block: int = 64) -> list[tuple[np.ndarray, float]]:
+    """`func(encoder, texts)` for each encoder, timed block by block in turns (first encoder first on even
+    blocks, last first on odd ones), so that load from other processes hits every encoder alike: the
+    ratio of their speeds holds on a busy machine, where timing one whole pass after the other does not."""
+    vectors, seconds = [[] for _ in encoders], [0.0 for _ in encoders]
+    for number, start in enumerate(range(0, len(texts), block)):
+        turn = range(len(encoders)) if number % 2 == 0 else reversed(range(len(encoders)))
+        for i in turn:
+            result, elapsed = timed(func, encoders[i], texts[start : start + block])
+            vectors[i].append(result)
+            seconds[i] += elapsed
+    return [(np.concatenate(v), s) for v, s in zip(vectors, seconds, strict=True)]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,8 +83,7 @@ def main(
         bf16 = load_encoder(EncoderParams(**setting, dtype="bfloat16"), "bench")
         encode(fp32, texts[:8]), encode(bf16, texts[:8])  # warm-up
         _, loop_seconds = timed(course_loop, fp32, texts)
-        batched32, batched32_seconds = timed(encode, fp32, texts)
-        batched16, batched16_seconds = timed(encode, bf16, texts)
+        (batched32, batched32_seconds), (batched16, batched16_seconds) = interleaved(encode, [fp32, bf16], texts)
 
         # bart-base shape (6+6 layers, 768-d): the full model's states vs the encoder's only, bf16 batches.
         torch.manual_seed(0)
@@ -97,6 +111,8 @@ def main(
         ("length-sorted batches of 64, bf16", batched16_seconds),
     ]
     print(f"bert-base-sized encoder, {len(texts)} messages, {threads} threads, {torch.__version__}")
+    amx = "yes" if cpu_has_amx() else "no"
+    print(f"CPU: {torch.backends.cpu.get_cpu_capability()}, AMX {amx} (dtype auto picks bf16 only with AMX)")
     rows += [(f"bart-base-sized, bf16, {states} states", seconds) for states, seconds in bart_seconds.items()]
     print(f"{'method':<38} {'msgs/s':>8} {'speed-up':>9}")
     for name, seconds in rows:

@@ -27,12 +27,25 @@ from pathlib import Path
 import typer
 
 from stages.common.io import write_bytes, write_json
-from stages.common.params import load_params
-from stages.spam import featurizers_override, unavailable_encoders, without
+from stages.common.params import Params, load_params
+from stages.spam import unavailable_encoders
 
 DVC = [sys.executable, "-m", "dvc"]
 METRICS = ("mcc", "f1")
 EMBEDDING_CACHE = Path("data/cache")  # featurize's --cache-dir parent: queued experiments run in a temp copy
+
+
+def without(params: Params, missing: list[str]) -> list[str]:
+    """`featurizers` less the missing encoders and the concat featurizers built on them."""
+    built_on = [name for name, parts in params.concat_parts().items() if set(parts) & set(missing)]
+    return [name for name in params.featurizers if name not in missing and name not in built_on]
+
+
+def featurizers_override(featurizers: list[str], params: Params) -> list[str]:
+    """`dvc exp run -S` values that keep only these featurizers in the queued experiments (params.yaml is
+    left as it is): both lists, `text_featurizers` being `featurizers` less the concat ones (checked)."""
+    text = [name for name in featurizers if name not in params.concat_parts()]
+    return [f"featurizers=[{','.join(featurizers)}]", f"text_featurizers=[{','.join(text)}]"]
 
 
 def dvc(*args: str) -> str:

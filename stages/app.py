@@ -7,6 +7,8 @@ predictions. Offline by construction: analytics off, no share link, system fonts
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -17,6 +19,7 @@ import pandas as pd  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
 from stages.common.io import read_json  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
 from stages.common.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
 from stages.common.verdicts import (  # noqa: E402
     check_message,
@@ -34,33 +37,68 @@ EXAMPLES = [
     "Sorry, I'll call you later, stuck in a meeting",
 ]
 SYSTEM_FONTS = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+MAX_UPLOAD = "1mb"  # the app takes typed text only; Gradio's upload route is capped all the same
 NO_MODELS = "No trained model found in `data/models/`. Run `spam repro` (or `dvc repro`) in this directory first."
+WAITING = (
+    "Type a message or pick an example, then press **Classify**: every trained model's verdict, its spam "
+    "probability and the words that pushed bag-of-words and TF-IDF will appear here."
+)
+VERDICT_COLUMNS = ["featurizer", "verdict", "spam probability", "threshold"]
 
 
-def load_predictors() -> dict[str, Predictor]:
-    """Every trained featurizer's model, loaded once; bow/tfidf first (they explain their words)."""
-    names = sorted(
-        trained_featurizers(), key=lambda name: (not Path("data/features", name, "vectorizer.json").exists(), name)
-    )
-    return {name: load_predictor(name) for name in names}
+def featurizer_order(names: list[str]) -> list[str]:
+    """params.yaml's `featurizers` order, which compare.md and the report use too; others after, by name."""
+    listed = load_params().featurizers if Path("params.yaml").exists() else []
+    return [n for n in listed if n in names] + sorted(n for n in names if n not in listed)
+
+
+@contextmanager
+def quiet_model_loading(verbose: bool) -> Iterator[None]:
+    """Hide transformers' "Loading weights" bars and load reports while the app starts; --verbose shows them."""
+    if verbose:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
+
+
+def load_predictors(verbose: bool = False) -> dict[str, Predictor]:
+    """Every trained featurizer's model, loaded once, in params.yaml's order."""
+    with quiet_model_loading(verbose):
+        return {name: load_predictor(name) for name in featurizer_order(trained_featurizers())}
+
+
+def hidden(count: int) -> list[dict]:
+    """Updates that hide `count` result components: an empty table or chart would show placeholders."""
+    return [gr.update(visible="hidden") for _ in range(count)]
 
 
 def classify(message: str, predictors: dict[str, Predictor]):
-    """Note, verdict table, probability bars and one highlighted message per sparse model."""
+    """Note, verdict table, probability bars and one highlighted message per sparse model (hidden when empty)."""
     sparse = [name for name, p in predictors.items() if p.vectorizer is not None]
     checked = check_message(message)
     if not predictors:
-        return NO_MODELS, pd.DataFrame(), pd.DataFrame(), *[[] for _ in sparse]
+        return NO_MODELS, *hidden(2 + len(sparse))
     if not checked.text:
-        return checked.note, pd.DataFrame(), pd.DataFrame(), *[[] for _ in sparse]
+        return checked.note, *hidden(2 + len(sparse))
     table = verdict_table(checked.text, predictors)
     explained, notes = [], [checked.note] if checked.note else []
     for name in sparse:
         contributions = word_contributions(checked.text, predictors[name])
-        explained.append(highlighted(checked.text, contributions))
+        explained.append(gr.update(value=highlighted(checked.text, contributions), visible=True))
         notes.append(f"**{name}** leaned on: {top_words(contributions)}")
     bars = table[["featurizer", "spam probability"]]
-    return "\n\n".join(notes), table, bars, *explained
+    shown = [gr.update(value=table, visible=True), gr.update(value=bars, visible=True)]
+    return "\n\n".join(notes), *shown, *explained
 
 
 def classify_tab(predictors: dict[str, Predictor]) -> None:
@@ -70,11 +108,23 @@ def classify_tab(predictors: dict[str, Predictor]) -> None:
     message = gr.Textbox(label="SMS message", lines=3, placeholder="Type a message, or pick an example below")
     gr.Examples(EXAMPLES, inputs=message)
     button = gr.Button("Classify", variant="primary")
-    note = gr.Markdown()
-    table = gr.Dataframe(label="Verdicts", interactive=False, elem_id="verdicts")
-    bars = gr.BarPlot(x="featurizer", y="spam probability", y_lim=[0, 1], title="Spam probability per model")
+    note = gr.Markdown(WAITING if predictors else "")
+    # Hidden (but in the page) until there is something to show: empty ones would show "1 2 3" and grey icons.
+    table = gr.Dataframe(
+        pd.DataFrame(columns=VERDICT_COLUMNS), label="Verdicts", interactive=False, elem_id="verdicts", visible="hidden"
+    )
+    bars = gr.BarPlot(
+        x="featurizer",
+        y="spam probability",
+        y_lim=[0, 1],
+        sort=list(predictors),  # the table's order, not alphabetical
+        title="Spam probability per model",
+        visible="hidden",
+    )
     highlights = [
-        gr.HighlightedText(label=f"{name}: words that pushed towards spam (red) or ham (blue)", show_legend=False)
+        gr.HighlightedText(
+            label=f"{name}: words that pushed towards spam (red) or ham (blue)", show_legend=False, visible="hidden"
+        )
         for name in sparse
     ]
     outputs = [note, table, bars, *highlights]
@@ -85,7 +135,7 @@ def classify_tab(predictors: dict[str, Predictor]) -> None:
 def figure_gallery(paths: list[Path], label: str) -> None:
     existing = [(str(p), p.parent.parent.name + ": " + p.stem.replace("_", " ")) for p in paths if p.exists()]
     if existing:
-        gr.Gallery(existing, label=label, columns=4, height="auto")
+        gr.Gallery(existing, label=label, columns=4, height="auto", object_fit="contain")  # whole plots, uncropped
 
 
 def results_tab(reports: Path) -> None:
@@ -96,7 +146,9 @@ def results_tab(reports: Path) -> None:
     gr.Markdown(compare.read_text().split("![")[0])  # the table and diffs; the chart comes as an image
     if (reports / "figures" / "compare.png").exists():
         gr.Image(str(reports / "figures" / "compare.png"), label="Test F1 and MCC", show_label=True)
-    figure_gallery(sorted(reports.glob("eval/*/figures/*.png")), "Plots per featurizer (test split)")
+    names = featurizer_order([p.name for p in reports.glob("eval/*") if p.is_dir()])
+    figures = [path for name in names for path in sorted((reports / "eval" / name / "figures").glob("*.png"))]
+    figure_gallery(figures, "Plots per featurizer (test split)")
 
 
 def cars_tab(reports: Path) -> None:
@@ -112,9 +164,11 @@ def cars_tab(reports: Path) -> None:
     if card["features"] != ["age", "mileage"]:
         gr.Markdown(f"The sliders need an age-and-mileage model; this one uses {card['features']}.")
     else:
-        age = gr.Slider(0, 30, value=5, step=1, label="Car age (years)")
-        mileage = gr.Slider(0, 250_000, value=50_000, step=1_000, label="Mileage (mi.)")
-        price = gr.Number(label="The neuron's price ($)", precision=0)
+        start_age, start_mileage = 5, 50_000
+        age = gr.Slider(0, 30, value=start_age, step=1, label="Car age (years)")
+        mileage = gr.Slider(0, 250_000, value=start_mileage, step=1_000, label="Mileage (mi.)")
+        start = price_from_sliders(state, card, start_age, start_mileage)  # shown on load, not only after a move
+        price = gr.Number(start, label="The neuron's price ($)", precision=0, elem_id="car-price")
         for slider in (age, mileage):
             slider.change(lambda a, m: price_from_sliders(state, card, a, m), inputs=[age, mileage], outputs=price)
     figure_gallery([folder / "figures" / f"{n}.png" for n in ("mileage_vs_price", "predicted_vs_actual")], "Plots")
@@ -132,8 +186,8 @@ def fahrenheit_tab(reports: Path) -> None:
     gr.Image(str(folder / "loss.png"), label="Loss per iteration, one line per learning rate")
 
 
-def build_app(reports: Path = Path("reports")) -> gr.Blocks:
-    predictors = load_predictors()
+def build_app(reports: Path = Path("reports"), verbose: bool = False) -> gr.Blocks:
+    predictors = load_predictors(verbose)
     for predictor in predictors.values():  # warm-up: the first call pays for lazy initialisation
         predictor.spam_probability(["warm up"])
     with gr.Blocks(title="spamneuron", analytics_enabled=False) as app:
@@ -149,7 +203,19 @@ def build_app(reports: Path = Path("reports")) -> gr.Blocks:
     return app
 
 
-def serve(host: str, port: int) -> None:
-    build_app().launch(
-        server_name=host, server_port=port, share=False, theme=SYSTEM_FONTS, ssr_mode=False, footer_links=[]
+def serve(host: str, port: int, verbose: bool = False) -> None:
+    """Start the app and block; quiet=True drops Gradio's banner and its `share=True` hint (never shared here)."""
+    app = build_app(verbose=verbose)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        theme=SYSTEM_FONTS,
+        ssr_mode=False,
+        footer_links=[],
+        max_file_size=MAX_UPLOAD,
+        quiet=not verbose,
+        prevent_thread_lock=True,
     )
+    print(f"spamneuron app on http://{host}:{port} (Ctrl+C to stop)", flush=True)
+    app.block_thread()

@@ -25,7 +25,7 @@ from stages.common.comparison import (
 )
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
-from stages.common.neuron import CARD
+from stages.common.metrics import ALL_METRICS_FILE
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -78,19 +78,21 @@ def calibration_rows(report: dict) -> list[list[str]]:
 
 
 def draw_chart(report: dict, path: Path) -> None:
+    """Bars from 0 (a cut axis would inflate the gaps), each labelled with its value; legend beside the axes."""
     names = list(report["featurizers"])
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4), dpi=100)
-    for offset, metric in ((-0.18, "f1"), (0.18, "mcc")):
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 3.2, 4), dpi=100)
+    for offset, metric in ((-0.19, "f1"), (0.19, "mcc")):
         values = np.array([report["featurizers"][n][metric] for n in names])
         ci = np.array([report["featurizers"][n][f"{metric}_ci95"] for n in names])
         errors = np.vstack([values - ci[:, 0], ci[:, 1] - values])
-        ax.bar(x + offset, values, width=0.36, yerr=errors, capsize=4, label=f"test {metric.upper()}")
+        bars = ax.bar(x + offset, values, width=0.36, yerr=errors, capsize=4, label=f"test {metric.upper()}")
+        ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], label_type="center", color="white", fontsize=8)
     ax.set_xticks(x, names)
-    lowest = min(min(report["featurizers"][n][f"{m}_ci95"][0] for n in names) for m in ("f1", "mcc"))
-    ax.set_ylim(max(0.0, lowest - 0.05), 1.0)  # zoom in: the differences live near the top
-    ax.set_title("Test F1 and MCC per featurizer (95 % bootstrap intervals)")
-    ax.legend(loc="lower right")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("score (1 = perfect)")
+    ax.set_title("Test F1 and MCC per featurizer\n(black whiskers: 95 % bootstrap intervals)", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     save_figure(fig, path)
 
 
@@ -98,8 +100,7 @@ def draw_chart(report: dict, path: Path) -> None:
 @reports_errors
 def main(
     predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
-    metrics_dir: Path = typer.Option(Path("reports/metrics"), help="evaluate's metrics JSON"),
-    models_dir: Path = typer.Option(Path("data/models"), help="train's model cards (train seconds)"),
+    eval_dir: Path = typer.Option(Path("reports/eval"), help="evaluate's metrics JSON, one directory per featurizer"),
     output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
 ) -> None:
     """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
@@ -111,12 +112,11 @@ def main(
     predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
     report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
     for name in names:
-        test = read_json(metrics_dir / f"{name}.json")["test"]
+        test = read_json(eval_dir / name / ALL_METRICS_FILE)["test"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]
         report["featurizers"][name]["pr_auc"] = test["pr_auc"]
-        card = read_json(models_dir / name / CARD)
-        report["featurizers"][name]["train_seconds"] = card["train_seconds"]
-        report["featurizers"][name]["calibration"] = (card.get("calibration") or {}).get("method", "none")
+        # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
+        report["featurizers"][name]["calibration"] = params.train[name].calibration
         for key in ("brier", "ece", "ece_uncalibrated"):
             report["featurizers"][name][key] = test.get(key)
     write_json(output_dir / "compare.json", report)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -39,23 +41,53 @@ def read_source(source: str, params: DownloadParams) -> bytes:
 
 
 def _read_url(url: str, params: DownloadParams) -> bytes:
+    """The body behind `url`, within `params.deadline` seconds for the whole transfer.
+
+    The socket timeout bounds each connect and read (a dead host fails in seconds); the deadline bounds
+    the total, so a host that trickles bytes cannot hold the pipeline either. The transfer runs in a
+    daemon thread so that even a trickled header (inside urllib) cannot outlast the deadline.
+    """
+    outcome: dict[str, bytes | SourceError] = {}
+    worker = threading.Thread(target=_transfer, args=(url, params, outcome), daemon=True)
+    worker.start()
+    worker.join(params.deadline)
+    if worker.is_alive() or "result" not in outcome:
+        raise SourceError(f"not finished within the deadline of {params.deadline:g} s (download.deadline)")
+    if isinstance(outcome["result"], SourceError):
+        raise outcome["result"]
+    return outcome["result"]
+
+
+def _transfer(url: str, params: DownloadParams, outcome: dict) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "spamneuron"})
+    ends = time.monotonic() + params.deadline
+    chunks, size = [], 0
     try:
-        # The timeout bounds each connect and each read, so a dead or stalled host fails in seconds
-        # while a slow but working download goes on.
         with urllib.request.urlopen(request, timeout=params.timeout) as response:
-            data = response.read(params.max_bytes + 1)
+            while size <= params.max_bytes:
+                if time.monotonic() > ends:
+                    return  # the caller has reported the deadline; stop reading the trickle
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
     except urllib.error.HTTPError as exc:
-        raise SourceError(f"HTTP {exc.code} {exc.reason}") from None
+        outcome["result"] = SourceError(f"HTTP {exc.code} {exc.reason}")
+        return
     except urllib.error.URLError as exc:
-        raise SourceError(f"unreachable ({exc.reason})") from None
+        outcome["result"] = SourceError(f"unreachable ({exc.reason})")
+        return
     except TimeoutError:
-        raise SourceError("timed out") from None
+        outcome["result"] = SourceError("timed out")
+        return
     except (ConnectionError, OSError) as exc:
-        raise SourceError(f"connection failed ({exc})") from None
-    if len(data) > params.max_bytes:
-        raise SourceError(f"larger than max_bytes={params.max_bytes}")
-    return data
+        outcome["result"] = SourceError(f"connection failed ({exc})")
+        return
+    if size > params.max_bytes:
+        outcome["result"] = SourceError(f"larger than max_bytes={params.max_bytes}")
+        return
+    outcome["result"] = b"".join(chunks)
 
 
 def extract_member(data: bytes, member: str, max_bytes: int) -> bytes:

@@ -1,4 +1,8 @@
-"""Stage 6: score a trained neuron on train/val/test; write metrics JSON, DVC plot data and PNGs."""
+"""Stage 6: score a trained neuron on train/val/test; write metrics JSON, DVC plot data and PNGs.
+
+reports/metrics/<F>.json holds the headline that `dvc metrics show` lists; reports/eval/<F>/metrics.json
+every metric of every split (confusion counts, specificity, PR-AUC, threshold).
+"""
 
 from __future__ import annotations
 
@@ -29,11 +33,12 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
 from stages.common.features import load_splits
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
-from stages.common.metrics import classification_metrics
+from stages.common.metrics import ALL_METRICS_FILE, classification_metrics, headline
 from stages.common.neuron import CARD, load_neuron, predict_logits
 from stages.common.params import load_params
 
@@ -138,17 +143,20 @@ def predictions_table(split_file: Path, splits: dict, scores: dict, threshold: f
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
     model_dir: ModelDirOption = None,
     train_log: Path = typer.Option(None, help="default: reports/train/FEATURIZER"),
-    metrics_file: Path = typer.Option(None, help="default: reports/metrics/FEATURIZER.json"),
-    eval_dir: Path = typer.Option(None, help="plots and PNGs; default: reports/eval/FEATURIZER"),
+    metrics_file: Path = typer.Option(
+        None, help="the headline for `dvc metrics show`; default: reports/metrics/FEATURIZER.json"
+    ),
+    eval_dir: Path = typer.Option(None, help="every metric, plots and PNGs; default: reports/eval/FEATURIZER"),
     predictions_file: Path = typer.Option(None, help="default: data/predictions/FEATURIZER.parquet"),
 ) -> None:
     """Evaluate FEATURIZER's neuron on every split."""
+    featurizer = stage_featurizer(featurizer)
     if featurizer not in load_params().featurizers:
         raise StageError(f"featurizer {featurizer!r} is not listed in params.yaml `featurizers`")
     features_dir = features_dir or Path("data/features") / featurizer
@@ -186,7 +194,8 @@ def main(
         write_json(tmp / "plots" / "custom" / "reliability.json", reliability_rows(reliability, calibration.method))
         save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
         draw_reliability(tmp / "figures" / "reliability.png", featurizer, reliability, calibration.method)
-    write_json(metrics_file, report)
+        write_json(tmp / ALL_METRICS_FILE, report)  # replaces dvclive's empty metrics.json
+    write_json(metrics_file, headline(report))
     write_parquet(predictions_table(split_file, splits, scores, threshold), predictions_file)
     test = report["test"]
     typer.echo(

@@ -50,6 +50,7 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
         }
     return {
         "lines_read": summary["lines"],
+        "html_entities_decoded": summary["html_entities_decoded"],
         "duplicates_dropped": summary["duplicates_dropped"],
         "bad_lines": summary["bad_lines"],
         "messages": int(len(messages)),
@@ -73,11 +74,13 @@ def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
     ax.legend()
     save_figure(fig, figures / "lengths.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(facts["classes"]["ham"]["top_tokens"]) + 1.2), dpi=100)
     for ax, name, color in zip(axes, CLASSES.values(), ["tab:blue", "tab:red"], strict=True):
         tokens = facts["classes"][name]["top_tokens"][::-1]
-        ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
-        ax.set_title(f"Top words in {name}")
+        bars = ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
+        ax.bar_label(bars, padding=2, fontsize=8)
+        ax.margins(x=0.12)  # room for the count labels
+        ax.set(title=f"Top words in {name} (stop words left out)", xlabel="occurrences")
     save_figure(fig, figures / "top_tokens.png")
 
 
@@ -86,7 +89,8 @@ def markdown_report(facts: dict) -> str:
     lines = [
         "# The SMS Spam Collection, explored",
         "",
-        f"{facts['lines_read']:,} lines read, {facts['bad_lines']} bad, {facts['duplicates_dropped']:,} exact "
+        f"{facts['lines_read']:,} lines read, {facts['bad_lines']} bad, HTML entities decoded in "
+        f"{facts['html_entities_decoded']:,}, {facts['duplicates_dropped']:,} exact "
         f"duplicates dropped: {facts['messages']:,} messages, {ham['messages']:,} ham ({ham['share']:.1%}) and "
         f"{spam['messages']:,} spam ({spam['share']:.1%}). A model that always says ham is right "
         f"{ham['share']:.1%} of the time, so accuracy alone says little: look at recall, F1 and MCC.",

@@ -7,6 +7,8 @@ reads them and encodes nothing again; dvc.yaml gives it its own stage, with thos
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +24,10 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
-from stages.common.embed_cache import EmbeddingCache, text_key
+from stages.common.embed_cache import CachedVectors, EmbeddingCache, text_keys
 from stages.common.features import (
-    CONCAT,
     fit_concat,
     join_blocks,
     load_aligned,
@@ -34,6 +36,8 @@ from stages.common.features import (
     save_sparse_features,
     vectorizer_to_json,
 )
+from stages.common.io import write_run_log
+from stages.common.layout import CONCAT
 from stages.common.params import ConcatParams, EncoderParams, VectorizerParams, load_params
 
 app = stage_app(__doc__)
@@ -49,31 +53,70 @@ def vectorize(messages: pd.DataFrame, train_ids: pd.Series, params: VectorizerPa
     return vectorizer.transform(messages["text"]), vectorizer_to_json(vectorizer, params)
 
 
-def embed(texts: list[str], params: EncoderParams, featurizer: str, cache_root: Path, chunk_size: int = 512):
-    """Vectors for all texts, encoding only those not in the cache; returns (vectors, stats)."""
+@dataclass
+class EmbedRun:
+    """One embed run's facts: they vary with the machine and the cache, so they go to a run log
+    (logs/featurize/NAME.json), never into the hashed features directory."""
+
+    messages: int
+    cache_hits: int
+    encoded: int
+    device: str  # what encoded this run's misses (or would have: all hits)
+    dtype: str
+    source: str  # where the model loaded from: a directory or a hub id
+    revision: str | None  # the resolved hub commit, when it came from the hub
+    model_fingerprint: str
+
+
+def embed(
+    texts: list[str], params: EncoderParams, featurizer: str, cache_root: Path, chunk_size: int = 512
+) -> tuple[np.ndarray, EmbedRun]:
+    """Vectors for all texts, encoding only those not in the cache (verified on read)."""
     from tqdm import tqdm
 
-    from stages.common.encoders import encode, encoder_cache_key, load_encoder
+    from stages.common.encoders import (
+        encode,
+        encoder_cache_key,
+        hidden_size,
+        load_encoder,
+        pick_device,
+        resolve_dtype,
+        resolve_model,
+    )
 
-    cache = EmbeddingCache(cache_root, encoder_cache_key(params))
+    source = resolve_model(params, featurizer)
+    cache = EmbeddingCache(cache_root, encoder_cache_key(params, source), hidden_size(source))
     cached = cache.load()
-    for problem in cache.corrupt:
-        typer.echo(f"warning: dropped unreadable cache chunk {problem}; its messages are encoded again", err=True)
-    keys = [text_key(t) for t in texts]
-    missing = list(dict.fromkeys(k for k in keys if k not in cached))
-    stats = {"messages": len(texts), "cache_hits": len(texts) - len(missing), "encoded": len(missing)}
-    typer.echo(f"{featurizer}: {stats['cache_hits']:,} cache hits, {stats['encoded']:,} to encode")
-    if missing:
-        encoder = load_encoder(params, featurizer)
-        stats |= {"source": encoder.source, "device": str(encoder.device), "dtype": str(encoder.dtype)}
-        text_of = dict(zip(keys, texts, strict=True))
+    for problem in cache.dropped:
+        typer.echo(f"warning: dropped cache chunk {problem}; its messages are encoded again", err=True)
+    keys = text_keys(texts)
+    misses = cached.rows(keys) < 0
+    _, first = np.unique(keys, return_index=True)
+    missing_rows = np.sort(first[misses[first]])  # each uncached text once, in input order
+    missing = keys[missing_rows]
+    device = pick_device()
+    run = EmbedRun(
+        messages=len(texts),
+        cache_hits=int((~misses).sum()),
+        encoded=len(missing),
+        device=str(device),
+        dtype=str(resolve_dtype(params.dtype, device)).removeprefix("torch."),
+        source=source.location,
+        revision=source.revision,
+        model_fingerprint=source.fingerprint,
+    )
+    typer.echo(f"{featurizer}: {run.cache_hits:,} cache hits, {run.encoded:,} to encode")
+    if len(missing):
+        encoder = load_encoder(params, featurizer, source)
+        new = []
         with tqdm(total=len(missing), unit="msg", desc=f"embed {featurizer}") as bar:
             for start in range(0, len(missing), chunk_size):
-                chunk = missing[start : start + chunk_size]
-                vectors = encode(encoder, [text_of[k] for k in chunk], bar)
-                cache.add(chunk, vectors)  # a finished chunk survives a kill
-                cached.update(zip(chunk, vectors, strict=True))
-    return np.stack([cached[k] for k in keys]), stats
+                rows = missing_rows[start : start + chunk_size]
+                vectors = encode(encoder, [texts[i] for i in rows], bar)
+                cache.add(keys[rows], vectors)  # a finished chunk survives a kill
+                new.append(vectors)
+        cached = CachedVectors.of(np.concatenate([cached.keys, missing]), np.concatenate([cached.vectors, *new]))
+    return cached.vectors[cached.rows(keys)], run
 
 
 def concatenate(messages: pd.DataFrame, train_ids: pd.Series, params: ConcatParams, features_root: Path):
@@ -92,7 +135,7 @@ def concatenate(messages: pd.DataFrame, train_ids: pd.Series, params: ConcatPara
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     output: Path = typer.Option(None, help="default: data/features/FEATURIZER (concat: its parts are read beside it)"),
@@ -100,15 +143,20 @@ def main(
     chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
     """Featurize all messages with FEATURIZER (params: featurize.FEATURIZER)."""
+    featurizer = stage_featurizer(featurizer)
     params = load_params()
     if featurizer not in params.featurize:
         raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(params.featurize)}")
     output = output or Path("data/features") / featurizer
     messages = pd.read_parquet(messages_file)
     settings = params.featurize[featurizer]
+    started = time.perf_counter()
     if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
-        matrix, stats = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
-        save_dense_features(output, messages["id"], matrix, {"params": settings.model_dump(mode="json"), **stats})
+        matrix, run = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
+        # Only what the inputs determine: a forced rerun writes the same bytes, so nothing downstream reruns.
+        card = {"params": settings.model_dump(mode="json"), "model_fingerprint": run.model_fingerprint}
+        save_dense_features(output, messages["id"], matrix, {**card, "dims": int(matrix.shape[1])})
+        facts = asdict(run)
     else:
         split = pd.read_parquet(split_file)
         train_ids = split.loc[split["split"] == "train", "id"]
@@ -118,6 +166,8 @@ def main(
         else:
             matrix, state = vectorize(messages, train_ids, settings)
             save_sparse_features(output, messages["id"], matrix, state)
+        facts = {"messages": int(matrix.shape[0])}
+    write_run_log("featurize", featurizer, {**facts, "seconds": round(time.perf_counter() - started, 3)})
     typer.echo(f"wrote {output}: {matrix.shape[0]:,} messages x {matrix.shape[1]:,} features")
 
 

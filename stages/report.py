@@ -19,21 +19,24 @@ from stages.common.params import load_params
 
 app = stage_app(__doc__)
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; } .figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; }
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 6px; }
+th { background: #f3f3f3; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.scroll { overflow-x: auto; } img { max-width: 100%; }
+.figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; } img.wide { width: 100%; }
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
 """
 FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix", "reliability")
 
 
-def image(path: Path, alt: str) -> str:
+def image(path: Path, alt: str, css_class: str = "") -> str:
     """An <img> with the PNG inlined, or a visible note where the file is missing."""
     if not path.exists():
         return f"<p><em>missing: {html.escape(str(path))}</em></p>"
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    css = f' class="{css_class}"' if css_class else ""
+    return f'<img{css} alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
@@ -44,12 +47,12 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
         + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def compare_section(compare: dict, reports: Path) -> str:
     rows = [
-        [html.escape(name), *cells, f'<a href="metrics/{html.escape(name)}.json">metrics JSON</a>']
+        [html.escape(name), *cells, f'<a href="eval/{html.escape(name)}/metrics.json">metrics JSON</a>']
         for name, *cells in summary_rows(compare)
     ]
     parts = [
@@ -88,15 +91,13 @@ def explore_section(facts: dict, reports: Path) -> str:
     ]
     parts = [
         "<h2>The data</h2>",
-        f"<p>{facts['lines_read']:,} lines read, {facts['duplicates_dropped']:,} exact duplicates dropped: "
-        f"{facts['messages']:,} messages.</p>",
+        f"<p>{facts['lines_read']:,} lines read, HTML entities decoded in {facts['html_entities_decoded']:,} lines, "
+        f"{facts['duplicates_dropped']:,} exact duplicates dropped: {facts['messages']:,} messages.</p>",
         table(["class", "messages", "share", "median characters", "median words"], rows),
         '<div class="figures">'
-        + "".join(
-            image(reports / "explore" / f"{figure}.png", figure)
-            for figure in ("class_balance", "lengths", "top_tokens")
-        )
+        + "".join(image(reports / "explore" / f"{figure}.png", figure) for figure in ("class_balance", "lengths"))
         + "</div>",
+        image(reports / "explore" / "top_tokens.png", "top words per class", "wide"),  # too dense for a thumbnail
     ]
     for name, row in facts["classes"].items():
         quotes = "".join(f"<blockquote>{html.escape(text)}</blockquote>" for text in row["examples"])

@@ -18,21 +18,30 @@ Examples:
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import re
+import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, reports_errors
-from stages.common.params import ConcatParams, EncoderParams, Params, load_params
+from stages.common.cli import StageError, check_name, flush_output, reports_errors, write_line
 
-PREDICT_BATCH = 256  # messages scored per step: bounds memory and drives the progress bar
+if TYPE_CHECKING:
+    from stages.common.params import Params
+
+PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progress bar, paces the output
 EXCERPT = 60
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
-OFFLINE_EXPERIMENT = "spam-repro-without-unloadable-encoders"
+ADD_ENCODERS = (
+    "To add them: `hf download {models}`, or set featurize.<name>.model to a local directory, or `dvc pull` "
+    "from a remote that has their vectors; then `spam repro` again. Meanwhile: `spam compare {pair}`."
+)
 app = typer.Typer(
     help=__doc__,
     add_completion=False,
@@ -45,6 +54,7 @@ app = typer.Typer(
 def unavailable_encoders(params: Params) -> list[str]:
     """Featurizers whose model is neither local, nor cached, nor reachable on the hub (checked once)."""
     from stages.common.encoders import hub_reachable, model_available
+    from stages.common.params import EncoderParams
 
     dense = {name: params.featurize[name] for name in params.featurizers}
     dense = {name: p for name, p in dense.items() if isinstance(p, EncoderParams)}
@@ -52,22 +62,6 @@ def unavailable_encoders(params: Params) -> list[str]:
     if offline and hub_reachable():
         return []
     return offline
-
-
-def featurizers_override(featurizers: list[str], params: Params) -> list[str]:
-    """`dvc exp run -S` values that keep only these featurizers (and the text ones among them)."""
-    text = [name for name in featurizers if not isinstance(params.featurize[name], ConcatParams)]
-    return [f"featurizers=[{','.join(featurizers)}]", f"text_featurizers=[{','.join(text)}]"]
-
-
-def without(params: Params, missing: list[str]) -> list[str]:
-    """`featurizers` less the missing ones and the concat featurizers built on them."""
-
-    def needs_missing(name: str) -> bool:
-        settings = params.featurize[name]
-        return isinstance(settings, ConcatParams) and any(part in missing for part in settings.parts)
-
-    return [name for name in params.featurizers if name not in missing and not needs_missing(name)]
 
 
 @app.callback()
@@ -81,40 +75,42 @@ def repro(
     targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
     force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
 ) -> None:
-    """Run the whole pipeline (`dvc repro`). Example: spam repro, or spam repro compare
+    """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro compare
 
-    Encoders whose model is neither a local directory, nor in the local Hugging Face cache, nor on a
-    reachable hub are left out of this run (through `dvc exp run -S featurizers=[...]`; params.yaml is
-    left as it was), and one line says so.
+    An encoder whose model cannot be loaded here (no local directory, not in the local Hugging Face cache,
+    hub unreachable) still takes part when its vectors are up to date here or can be pulled from the DVC
+    remote. Only when neither holds is it left out: `dvc repro` then gets every stage except that
+    encoder's featurize, train and evaluate and the aggregates that wait for them (compare, report), and
+    one `note:` line says how to add it. params.yaml is never written.
     """
+    from stages.common.params import load_params
+    from stages.common.repro_plan import concat_stage, plan_repro
+
     params = load_params(PARAMS_FILE)
-    missing = unavailable_encoders(params)
-    extra = [*(targets or []), *(["--force"] if force else [])]
-    if not missing:
-        raise typer.Exit(subprocess.run([*DVC, "repro", *extra]).returncode)
-    kept = without(params, missing)
-    overrides = featurizers_override(kept, params)
-    dropped = [name for name in params.featurizers if name not in kept]
-    models = " ".join(params.featurize[name].model for name in missing)
-    typer.echo(
-        f"note: Hugging Face hub unreachable and {', '.join(missing)} not in the local HF cache: running without "
-        f"{', '.join(dropped)} (dvc exp run -S '{overrides[0]}'); to add them, `huggingface-cli download {models}` "
-        f"or set featurize.<name>.model to a local directory, then run again."
-    )
-    concat_left_out = [n for n, p in params.featurize.items() if isinstance(p, ConcatParams) and n not in kept]
-    if concat_left_out and not targets:  # their featurize_<name> stages lack a part's features: build the rest
-        extra = ["report", *extra]
-    original = PARAMS_FILE.read_bytes()
-    # One experiment name, replaced each time, so offline runs do not pile up in `dvc exp show`.
-    subprocess.run([*DVC, "exp", "remove", OFFLINE_EXPERIMENT], capture_output=True)
-    try:  # dvc exp run writes the override into params.yaml; the user's file is put back as it was
-        settings = [arg for value in overrides for arg in ("-S", value)]
-        run = [*DVC, "exp", "run", "-n", OFFLINE_EXPERIMENT, *settings, *extra]
-        done = subprocess.run(run)
-    finally:
-        PARAMS_FILE.write_bytes(original)
-    if done.returncode:
-        raise StageError(f"dvc exp run failed (exit {done.returncode}); see its output above")
+    concats = params.concat_parts()
+    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=params.unlisted_concats())
+    if plan.pulled:
+        typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
+    if plan.left_out:
+        models = " ".join(params.featurize[name].model for name in plan.left_out)
+        dropped = [*plan.left_out, *plan.built_on_left_out]
+        kept = [name for name in params.featurizers if name not in dropped]
+        advice = ADD_ENCODERS.format(models=models, pair=" ".join(kept[:2]))
+        blocked = [t for t in targets or [] if t in plan.waiting]
+        if blocked:
+            raise StageError(f"{blocked[0]} needs {', '.join(plan.left_out)}, which cannot run here. {advice}")
+        per_featurizer = {concat_stage(name) for name in concats}
+        aggregates = [stage for stage in plan.waiting if "@" not in stage and stage not in per_featurizer]
+        built_on = f" and {', '.join(plan.built_on_left_out)}, built on them" if plan.built_on_left_out else ""
+        typer.echo(
+            f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
+            f"the DVC remote){built_on}; {', '.join(aggregates)} wait for them. {advice}"
+        )
+    # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
+    command = [*DVC, "repro", "--pull", *plan.targets, *(["--force"] if force else [])]
+    sys.stdout.flush()
+    # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
+    os.execv(command[0], command)
 
 
 def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:
@@ -127,8 +123,14 @@ def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], in
         empty = [i + 1 for i, m in enumerate(messages) if not m.strip()]
         if empty:
             raise StageError(f"message {empty[0]} is empty: give some text")
+        # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
+        odd = [i + 1 for i, m in enumerate(messages) if SURROGATE.search(m)]
+        if odd:
+            raise StageError(f"message {odd[0]} is not valid UTF-8 text")
         return messages, 0
     source = "stdin" if file is None else str(file)
+    if file is None and sys.stdin is None:
+        raise StageError("stdin is closed: pipe messages in (cat messages.txt | spam predict -) or give --file PATH")
     data = sys.stdin.buffer.read() if file is None else Path(file).read_bytes()
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
@@ -163,31 +165,37 @@ def predict(
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
     skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from tqdm import tqdm
-
-    from stages.common.predictor import best_featurizer, load_predictor
+    from stages.common.predictor import best_featurizer, load_predictor, trained_featurizers
 
     texts, blank = read_messages(messages or [], file)
-    if featurizer is not None and PARAMS_FILE.exists():
+    if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
+        from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
+
         known = load_params(PARAMS_FILE).featurize
         if featurizer not in known:
             raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
-    name = featurizer or best_featurizer()
+    choice = best_featurizer() if featurizer is None else None
+    if choice is not None and choice.note:
+        typer.echo(choice.note, err=True)
+    name = featurizer or choice.featurizer
     predictor = load_predictor(name)
-    probabilities = []
+    if not as_json:
+        write_line(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
+    from tqdm import tqdm
+
+    # Scored and printed a batch at a time: `| head -1` stops the command after the first batch.
     with tqdm(total=len(texts), unit="msg", desc=f"predict {name}", disable=len(texts) < 1000) as bar:
         for start in range(0, len(texts), PREDICT_BATCH):
-            probabilities.extend(predictor.spam_probability(texts[start : start + PREDICT_BATCH]).tolist())
-            bar.update(min(PREDICT_BATCH, len(texts) - start))
-    if not as_json:
-        typer.echo(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
-    for text, probability in zip(texts, probabilities, strict=True):
-        label = "spam" if probability >= predictor.threshold else "ham"
-        if as_json:
-            row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
-            typer.echo(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
-        else:
-            typer.echo(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+            batch = texts[start : start + PREDICT_BATCH]
+            for text, probability in zip(batch, predictor.spam_probability(batch).tolist(), strict=True):
+                label = "spam" if probability >= predictor.threshold else "ham"
+                if as_json:
+                    row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
+                    write_line(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
+                else:
+                    write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+            flush_output()
+            bar.update(len(batch))
     if blank:
         typer.echo(f"skipped {blank} blank line{'s' * (blank != 1)}", err=True)
 
@@ -207,10 +215,14 @@ def compare(
     """
     from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
 
+    check_name(old)
+    check_name(new)
+    if old == new:
+        raise StageError(f"compare two different featurizers (got {old} twice), e.g. spam compare bow tfidf")
     predictions = {name: read_test_predictions(Path("data/predictions") / f"{name}.parquet") for name in (old, new)}
     report = compare_featurizers(predictions, old, resamples, seed)
-    typer.echo(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
-    typer.echo(diff_table(report["vs_baseline"][new], old, new))
+    write_line(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
+    write_line(diff_table(report["vs_baseline"][new], old, new))
 
 
 @app.command()
@@ -218,6 +230,7 @@ def compare(
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; 0.0.0.0 opens the app to your network"),
     port: int = typer.Option(7860, min=1, max=65535, help="TCP port"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show model-loading bars and Gradio's own messages"),
 ) -> None:
     """Open the Gradio app on this machine. Example: spam serve --port 7860, then open http://127.0.0.1:7860
 
@@ -228,12 +241,17 @@ def serve(
         typer.echo(
             f"warning: binding to {host}: anyone who can reach this machine on port {port} can use the app", err=True
         )
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
     try:
         from stages.app import serve as serve_app
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 
-    serve_app(host, port)
+    serve_app(host, port, verbose)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,18 @@ from stages.common.cli import (
     StageError,
     reports_errors,
     stage_app,
+    stage_featurizer,
 )
 from stages.common.features import load_splits
-from stages.common.io import atomic_dir, write_json
-from stages.common.neuron import CARD, best_f1_threshold, predict_logits, save_neuron, train_neuron
+from stages.common.io import atomic_dir, write_json, write_run_log
+from stages.common.neuron import (
+    CARD,
+    TrainingDiverged,
+    best_f1_threshold,
+    predict_logits,
+    save_neuron,
+    train_neuron,
+)
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -32,7 +40,7 @@ app = stage_app(__doc__)
 @app.command()
 @reports_errors
 def main(
-    featurizer: FeaturizerArg,
+    featurizer: FeaturizerArg = None,
     messages_file: MessagesOption = MESSAGES_FILE,
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
@@ -40,6 +48,7 @@ def main(
     log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),
 ) -> None:
     """Train FEATURIZER's neuron; write safetensors weights and a JSON card to MODEL_DIR."""
+    featurizer = stage_featurizer(featurizer)
     all_params = load_params()
     if featurizer not in all_params.train:
         raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(all_params.train)}")
@@ -51,7 +60,12 @@ def main(
     (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
-        result = train_neuron(x_train, y_train, x_val, y_val, params)
+        try:
+            result = train_neuron(x_train, y_train, x_val, y_val, params)
+        except TrainingDiverged as exc:
+            raise StageError(
+                f"{exc}: lower train.{featurizer}.lr (now {params.lr:g}) in params.yaml, then rerun"
+            ) from None
         # Logged after training so that dvclive's per-step file writes stay out of train_seconds.
         with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
             for row in result.history:
@@ -75,14 +89,15 @@ def main(
                 "uncalibrated": round(log_loss(val_logits, y_val), 6),
                 "calibrated": round(log_loss(calibration(val_logits), y_val), 6),
             },
-            "train_seconds": round(result.seconds, 3),
             "train_rows": int(x_train.shape[0]),
             "params": params.model_dump(mode="json"),
         }
         write_json(out / CARD, card)
+    # The time varies run to run: it goes to a run log, never into the card that DVC hashes.
+    write_run_log("train", featurizer, {"train_seconds": round(result.seconds, 3), "epochs_run": card["epochs_run"]})
     typer.echo(
         f"trained {featurizer}: {card['epochs_run']} epochs (best {card['best_epoch']}) in "
-        f"{card['train_seconds']:.2f} s, threshold {threshold:.4f} -> {model_dir}"
+        f"{result.seconds:.2f} s, threshold {threshold:.4f} -> {model_dir}"
     )
 
 

@@ -22,21 +22,33 @@ PROJECT_FILES = [
     "dvc.yaml",
     "pyproject.toml",
     ".dvc/config",
+    ".dvc/.gitignore",
     ".dvcignore",
     "data/vendor",
     "data/sample",
 ]
 
 
-def run(cwd: Path, *args: str, check: bool = True) -> str:
-    env = {
+DEFAULT_REMOTE = "local"  # the name in .dvc/config
+FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]  # with the concat ones
+# Short training, for tests about where outputs come from rather than how good they are.
+LEAN_TRAINING = {"fahrenheit.iterations": 300, "cars_train.epochs": 200} | {
+    f"train.{name}.epochs": 40 for name in FEATURIZERS
+}
+
+
+def offline_env(cwd: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
         "HF_HUB_OFFLINE": "1",
         "HF_HOME": str(cwd / ".hf-home"),  # an empty HF cache: only local directories and PyPI copies load
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> str:
+    done = subprocess.run(args, cwd=cwd, env=offline_env(cwd), capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0 or not check, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -55,9 +67,13 @@ def set_param(project: Path, dotted: str, value) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def copy_project(copy: Path, **params) -> Path:
-    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data."""
-    for name in PROJECT_FILES:
+def copy_project(copy: Path, extra: tuple[str, ...] = (), **params) -> Path:
+    """The project's files (no outputs, no lock) in a fresh git repo, pointed at the sample data.
+
+    Its default DVC remote is an empty directory beside it (in .dvc/config.local), never the user's
+    ~/.cache one; `extra` names more of the project's files to copy (e.g. README.md, bench).
+    """
+    for name in [*PROJECT_FILES, *extra]:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -67,10 +83,14 @@ def copy_project(copy: Path, **params) -> Path:
     # The UCI source is replaced by a closed local port so the fall-through is exercised offline.
     set_param(copy, "download.sources", [f"http://127.0.0.1:{closed_port()}/sms.zip", sample])
     set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
+    if "featurizers" in params and "text_featurizers" not in params:  # the featurize matrix's list follows
+        featurize = yaml.safe_load((copy / "params.yaml").read_text())["featurize"]
+        params["text_featurizers"] = [n for n in params["featurizers"] if featurize[n]["kind"] != "concat"]
     for dotted, value in params.items():
         set_param(copy, dotted, value)
-    (copy / ".gitignore").write_text(".hf-home/\n")
+    (copy / ".gitignore").write_text((ROOT / ".gitignore").read_text() + ".hf-home/\n")
     run(copy, "git", "init", "-q")
+    run(copy, "dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(copy.parent / f"{copy.name}-remote"))
     run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
     run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sample project")
     return copy

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.feature_extraction.text import CountVectorizer
 
-from stages.common.neuron import Standardizer
-from stages.common.predictor import Predictor
+from stages.common.features import vectorizer_to_json
+from stages.common.params import VectorizerParams
+from stages.common.predictor import Neuron, Predictor
+from stages.common.vectorizer import vectorizer_from_state
 from stages.common.verdicts import (
     MAX_CHARS,
     check_message,
@@ -24,7 +25,7 @@ from stages.common.verdicts import (
     verdict_table,
     word_contributions,
 )
-from tests.app_driver import chromium, drive
+from tests.app_driver import chromium, drive, first_look
 
 SPAM = "WINNER!! You have been selected for a FREE prize. Call now to claim your cash"
 HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
@@ -33,15 +34,12 @@ HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
 @pytest.fixture
 def tiny_predictor() -> Predictor:
     """A bag-of-words neuron with hand-set weights: spam words positive, ham words negative."""
-    vectorizer = CountVectorizer().fit([SPAM, HAM])
-    model = torch.nn.Linear(len(vectorizer.vocabulary_), 1)
-    weights = torch.zeros_like(model.weight)
+    fitted = CountVectorizer().fit([SPAM, HAM])
+    vectorizer = vectorizer_from_state(vectorizer_to_json(fitted, VectorizerParams(kind="count")))
+    weights = np.zeros(vectorizer.n_features)
     for word, sign in {"winner": 2, "free": 1.5, "prize": 1, "cash": 1, "lunch": -2, "home": -1}.items():
-        weights[0, vectorizer.vocabulary_[word]] = sign
-    with torch.no_grad():
-        model.weight.copy_(weights)
-        model.bias.fill_(-0.5)
-    return Predictor("bow", 0.5, vectorizer.transform, model, Standardizer(None, None), vectorizer)
+        weights[vectorizer.vocabulary[word]] = sign
+    return Predictor("bow", 0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
 
 
 def test_messages_are_checked_before_scoring():
@@ -78,7 +76,7 @@ def test_highlighted_pieces_rebuild_the_message(tiny_predictor):
 
 
 def test_encoders_have_no_word_explanation(tiny_predictor):
-    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.model, Standardizer(None, None))
+    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.neuron)
     assert word_contributions(SPAM, dense) == [] and highlighted(SPAM, []) == [(SPAM, None)]
 
 
@@ -98,6 +96,13 @@ def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
     note, *_ = classify("Free prize", {})
     assert note == NO_MODELS and "spam repro" in NO_MODELS
     build_app(tmp_path / "reports")  # builds, with notes in place of the missing results
+
+
+def test_one_featurizer_order_everywhere(in_tmp):
+    """The app lists featurizers in params.yaml's order (as compare.md and the report do), others after."""
+    from stages.app import featurizer_order
+
+    assert featurizer_order(["minilm", "zeta", "bow", "tfidf"]) == ["bow", "tfidf", "minilm", "zeta"]
 
 
 def free_port() -> int:
@@ -128,12 +133,19 @@ def test_app_in_a_real_browser(project, first_run):
                 time.sleep(0.5)
         screenshot = project / "reports" / "app.png"
         url, odd = f"http://127.0.0.1:{port}", ("", "free " * 20_000)
+        look = first_look(url)
         (spam, ham), (empty, long), outside = drive(url, [SPAM, HAM], 6, screenshot, odd)
         alive = server.poll() is None
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert set(spam) == {"bow", "tfidf", "bart", "bert", "minilm", "tfidf_minilm"}
+    printed = server.stdout.read().decode()
+    # Before any input: a sentence, not an empty table's "1 2 3" or placeholder icons; a price, not $0.
+    assert "Type a message or pick an example" in look["classify_text"] and "Verdicts" not in look["classify_text"]
+    assert float(look["car_price"].replace(",", "")) > 1_000
+    assert look["thumbnail_fits"] and set(look["thumbnail_fits"]) == {"contain"}  # whole plots, not cropped
+    assert "share=True" not in printed and "Loading weights" not in printed and f":{port}" in printed, printed
+    assert list(spam) == ["bow", "tfidf", "bart", "bert", "minilm", "tfidf_minilm"]  # params.yaml's order
     for name in ("bow", "tfidf", "minilm", "tfidf_minilm"):  # the real models (bart/bert are random stand-ins here)
         assert spam[name] == "spam" and ham[name] == "ham", (spam, ham)
     assert "nothing to classify" in empty and "only the first 5,000 were scored" in long and alive

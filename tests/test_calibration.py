@@ -73,3 +73,23 @@ def test_reliability_diagram_and_plot_rows_are_written(tmp_path):
     rows = reliability_rows(tables, "platt")
     assert {r["curve"] for r in rows} == {"calibrated (platt)", "uncalibrated"} and len(rows) == 30
     assert {r["curve"] for r in reliability_rows(tables, "none")} == {"uncalibrated"}
+
+
+def test_predictor_applies_the_cards_calibration_and_refuses_a_bad_one(tmp_path):
+    """`spam predict` prints sigmoid(scale * logit + shift) with the card's calibration; a damaged one is one
+    error line naming the card and the stage that rebuilds it."""
+    from stages.common.cli import StageError
+    from stages.common.predictor import Neuron, read_calibration
+
+    neuron = Neuron(np.array([2.0, -1.0]), 0.5)
+    x = np.array([[1.0, 0.0], [0.0, 3.0]])
+    platt = Calibration("platt", 0.5, -0.25)
+    logits = x @ neuron.weight + 0.5
+    assert np.allclose(neuron.spam_probability(x, platt), expit(0.5 * logits - 0.25))
+    assert np.allclose(neuron.spam_probability(x), expit(logits))
+    card = tmp_path / "card.json"
+    assert read_calibration(platt.to_card(), card, "dvc repro train@x") == platt
+    assert read_calibration(None, card, "dvc repro train@x") is None
+    for bad in ({"method": "platt", "scale": -1.0, "shift": 0.0}, {"method": "isotonic", "scale": 1, "shift": 0}, []):
+        with pytest.raises(StageError, match=r"card.json: calibration must be .*rerun `dvc repro train@x`"):
+            read_calibration(bad, card, "dvc repro train@x")

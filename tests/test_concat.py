@@ -6,8 +6,9 @@ import pytest
 import scipy.sparse as sp
 from typer.testing import CliRunner
 
-from stages.common.features import CONCAT, fit_concat, join_blocks, load_features, save_dense_features
+from stages.common.features import fit_concat, join_blocks, load_features, save_dense_features
 from stages.common.io import read_json
+from stages.common.layout import CONCAT
 from stages.common.params import Params
 from tests.conftest import real_params, write_params
 
@@ -120,6 +121,6 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     model = torch.nn.Linear(saved.shape[1], 1)
     (in_tmp / "data/models/both").mkdir(parents=True)
     save_neuron(in_tmp / "data/models/both", model, Standardizer())
-    write_json(in_tmp / "data/models/both" / CARD, {"threshold": 0.5})
+    write_json(in_tmp / "data/models/both" / CARD, {"threshold": 0.5, "n_features": saved.shape[1]})
     predictor = load_predictor("both", in_tmp / "data/models", in_tmp / "data/features")
     assert np.allclose(predictor.featurize(TEXTS).toarray(), saved.toarray(), atol=1e-6)

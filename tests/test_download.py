@@ -26,8 +26,10 @@ def make_zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def params_for(*sources: str, timeout: float = 1.0) -> DownloadParams:
-    return DownloadParams(sources=list(sources), member="SMSSpamCollection", sha256=DIGEST, timeout=timeout)
+def params_for(*sources: str, timeout: float = 1.0, deadline: float = 60.0) -> DownloadParams:
+    return DownloadParams(
+        sources=list(sources), member="SMSSpamCollection", sha256=DIGEST, timeout=timeout, deadline=deadline
+    )
 
 
 def closed_port() -> int:
@@ -37,15 +39,28 @@ def closed_port() -> int:
 
 
 class Server:
-    """A local HTTP server that answers with fixed bytes, or hangs without answering."""
+    """A local HTTP server that answers with fixed bytes, hangs without answering, or trickles one byte
+    every `trickle` seconds (for at most 20 s, then it stops by itself)."""
 
-    def __init__(self, body: bytes = b"", status: int = 200, hang: bool = False) -> None:
+    def __init__(self, body: bytes = b"", status: int = 200, hang: bool = False, trickle: float = 0.0) -> None:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 if hang:
                     owner.release.wait(10)
+                    return
+                if trickle:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000000")
+                    self.end_headers()
+                    stop = time.monotonic() + 20
+                    while time.monotonic() < stop and not owner.release.wait(trickle):
+                        try:
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            return
                     return
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
@@ -91,6 +106,17 @@ def test_hanging_server_times_out_and_falls_through():
     with Server(hang=True) as server:
         source, _ = download.fetch_verified(params_for(server.url, str(SAMPLE), timeout=0.5))
     assert source == str(SAMPLE)
+
+
+def test_trickling_server_hits_the_deadline_and_falls_through():
+    """One byte every 0.1 s never trips the per-read timeout (1 s); the whole-transfer deadline (1.5 s) does."""
+    with Server(trickle=0.1) as server:
+        started = time.monotonic()
+        source, _ = download.fetch_verified(params_for(server.url, str(SAMPLE), timeout=1.0, deadline=1.5))
+        elapsed = time.monotonic() - started
+        with pytest.raises(download.StageError, match="deadline of 1 s"):
+            download.fetch_verified(params_for(server.url, deadline=1.0))
+    assert source == str(SAMPLE) and elapsed < 10  # the trickle would run 20 s and never finish the 1 MB
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,21 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+import torch
 
 from stages.common.cli import StageError
-from stages.common.embed_cache import EmbeddingCache
-from stages.common.encoders import encode, encoder_cache_key, load_encoder
+from stages.common.embed_cache import EmbeddingCache, arrow_to_vectors
+from stages.common.encoders import (
+    cpu_has_amx,
+    encode,
+    encoder_cache_key,
+    hidden_size,
+    load_encoder,
+    resolve_dtype,
+    resolve_model,
+)
 from stages.common.params import EncoderParams
 from stages.featurize import embed
 from tests.tiny_models import WORDS, save_tiny_bart, save_tiny_bert
@@ -73,14 +83,17 @@ def test_cls_pooling_differs_from_mean(tiny_bert):
 
 def test_cache_encodes_only_new_messages(any_encoder, tmp_path):
     params = any_encoder
-    first, stats = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
-    assert stats["encoded"] == 30 and stats["cache_hits"] == 0
-    again, stats = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
-    assert stats["encoded"] == 0 and np.array_equal(first, again)
-    _, stats = embed(texts(30) + ["urgent claim now", "see you at lunch"], params, "tiny", tmp_path)
-    assert stats["encoded"] == 2
-    _, stats = embed(texts(30), params.model_copy(update={"max_length": 16}), "tiny", tmp_path)
-    assert stats["encoded"] == 30  # another setting, another cache
+    first, run = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
+    assert run.encoded == 30 and run.cache_hits == 0
+    again, run = embed(texts(30), params, "tiny", tmp_path, chunk_size=8)
+    assert run.encoded == 0 and np.array_equal(first, again)
+    more, run = embed(
+        texts(30) + ["urgent claim now", "see you at lunch", "urgent claim now"], params, "tiny", tmp_path
+    )
+    assert run.encoded == 2 and run.cache_hits == 30
+    assert np.array_equal(more[:30], first) and np.array_equal(more[30], more[32])  # input order, repeats
+    _, run = embed(texts(30), params.model_copy(update={"max_length": 16}), "tiny", tmp_path)
+    assert run.encoded == 30  # another setting, another cache
 
 
 def test_resume_after_crash_gives_identical_vectors(tiny_bert, tmp_path, monkeypatch):
@@ -98,22 +111,84 @@ def test_resume_after_crash_gives_identical_vectors(tiny_bert, tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         embed(texts(30), params, "tiny", tmp_path / "crashy", chunk_size=8)
     monkeypatch.setattr(EmbeddingCache, "add", real_add)
-    resumed, stats = embed(texts(30), params, "tiny", tmp_path / "crashy", chunk_size=8)
-    assert stats["cache_hits"] == 16 and stats["encoded"] == 14
+    resumed, run = embed(texts(30), params, "tiny", tmp_path / "crashy", chunk_size=8)
+    assert run.cache_hits == 16 and run.encoded == 14
     assert np.array_equal(resumed, reference)
     leftovers = [p.name for p in (tmp_path / "crashy").rglob("*.tmp")]
     assert leftovers == []
 
 
-def test_corrupt_chunk_is_reported_and_reencoded(tiny_bert, tmp_path):
+def cache_of(params: EncoderParams, root) -> EmbeddingCache:
+    source = resolve_model(params, "tiny")
+    return EmbeddingCache(root, encoder_cache_key(params, source), hidden_size(source))
+
+
+def chunk_files(params: EncoderParams, root) -> list:
+    return sorted(cache_of(params, root).directory.glob("chunk-*.parquet"))
+
+
+def test_corrupt_chunk_is_reported_and_reencoded(tiny_bert, tmp_path, capsys):
     params = params_for(tiny_bert)
     reference, _ = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
-    cache = EmbeddingCache(tmp_path, encoder_cache_key(params))
-    chunks = sorted(cache.directory.glob("chunk-*.parquet"))
+    chunks = chunk_files(params, tmp_path)
     chunks[0].write_bytes(chunks[0].read_bytes()[:50])  # truncated
     chunks[1].write_bytes(b"garbage" * 100)
-    vectors, stats = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
-    assert stats["encoded"] == 8 and np.allclose(vectors, reference, atol=1e-6)
+    capsys.readouterr()
+    vectors, run = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    assert run.encoded == 8 and np.allclose(vectors, reference, atol=1e-6)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all(chunk.name in " ".join(warnings) for chunk in chunks[:2])
+
+
+def test_flipped_bytes_inside_a_chunk_are_caught(tiny_bert, tmp_path, capsys):
+    """Three bytes flipped in a chunk's vector data still parse as floats: only the digest catches them."""
+    params = params_for(tiny_bert)
+    reference, _ = embed(texts(12), params, "tiny", tmp_path / "clean", chunk_size=4)
+    embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    chunk = chunk_files(params, tmp_path)[1]
+    data = bytearray(chunk.read_bytes())
+    at = next(data.find(row.tobytes()) for row in reference if data.find(row.tobytes()) > 0)  # a stored vector
+    for offset in (at + 1, at + 6, at + 11):  # inside three of its floats: still valid numbers
+        data[offset] ^= 0x40
+    chunk.write_bytes(bytes(data))
+    stored = arrow_to_vectors(pq.read_table(chunk).column("vector"))  # still a readable Parquet file ...
+    assert len(stored) == 4 and not all((stored[i] == reference).all(1).any() for i in range(4))  # ... now wrong
+    capsys.readouterr()
+    vectors, run = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    assert f"warning: dropped cache chunk {chunk.name}: content does not match" in capsys.readouterr().err
+    assert run.encoded == 4 and np.array_equal(vectors, reference)
+
+
+def test_chunk_of_the_wrong_dimension_is_dropped(tiny_bert, tmp_path, capsys):
+    params = params_for(tiny_bert)
+    reference, _ = embed(texts(8), params, "tiny", tmp_path, chunk_size=4)
+    cache = cache_of(params, tmp_path)
+    first = cache.load()
+    wrong = EmbeddingCache(tmp_path, cache.setting, cache.dims + 1)  # same directory, a well-formed chunk
+    wrong.add(first.keys[:2], np.ones((2, cache.dims + 1), np.float32))
+    capsys.readouterr()
+    vectors, run = embed(texts(8), params, "tiny", tmp_path, chunk_size=4)
+    assert f"-d vectors, expected {cache.dims}-d" in capsys.readouterr().err
+    assert run.encoded == 0 and np.array_equal(vectors, reference)
+    assert len(chunk_files(params, tmp_path)) == 2
+
+
+def test_replaced_weights_in_a_local_directory_are_encoded_again(tmp_path):
+    model = save_tiny_bert(tmp_path / "model", seed=0)
+    params = params_for(model)
+    before, _ = embed(texts(8), params, "tiny", tmp_path / "cache")
+    save_tiny_bert(model, seed=1)  # same path, same config and tokenizer, other weights
+    after, run = embed(texts(8), params, "tiny", tmp_path / "cache")
+    assert run.encoded == 8 and not np.allclose(before, after)
+    fresh, _ = embed(texts(8), params, "tiny", tmp_path / "fresh-cache")
+    assert np.array_equal(after, fresh)
+
+
+def test_float32_is_the_default_and_auto_picks_bf16_only_with_amx():
+    assert EncoderParams(kind="transformer", model="m").dtype == "float32"
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if cpu_has_amx() else torch.float32)
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.float16
 
 
 def test_missing_model_offline_fails_fast_naming_it(monkeypatch):
@@ -124,6 +199,7 @@ def test_missing_model_offline_fails_fast_naming_it(monkeypatch):
         load_encoder(params, "bert")
     assert time.monotonic() - started < 5
     assert "no-such-org/no-such-model" in str(error.value) and "featurize.bert.model" in str(error.value)
+    assert "(hf download no-such-org/no-such-model)" in str(error.value)  # the command huggingface_hub installs
 
 
 def test_real_minilm_loads_offline_from_the_checked_package(monkeypatch):

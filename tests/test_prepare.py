@@ -15,8 +15,21 @@ def test_real_collection_parses_all_5574_lines_and_drops_403_duplicates():
     assert summary["duplicates_dropped"] == 403
     assert len(table) == 5171 and table["id"].is_unique and table["text"].is_unique
     assert set(table["label"]) == {0, 1}
+    # 309 lines hold HTML entities (`&lt;#&gt;` is the collection's number placeholder); none survive prepare.
+    assert summary["html_entities_decoded"] == 309
+    assert not table["text"].str.contains(r"&(?:lt|gt|amp);").any() and table["text"].str.contains("<#>").any()
     # pandas' default quoting would merge lines at a stray quote; the parser must not.
     assert any('"' in text for text in table["text"])
+
+
+def test_html_entities_are_decoded_before_duplicates_are_dropped():
+    raw = b"ham\tI am &lt;#&gt; km away &amp; late\nham\tI am <#> km away & late\nspam\tR&D &amp;c\n"
+    table, summary = prepare.prepare_messages(raw, "error")
+    assert list(table["text"]) == ["I am <#> km away & late", "R&D &c"]
+    assert summary["html_entities_decoded"] == 2 and summary["duplicates_dropped"] == 1
+    assert table["id"].tolist() == [prepare.message_id(t) for t in table["text"]]  # ids hash the decoded text
+    kept, summary = prepare.prepare_messages(raw, "error", decode_html_entities=False)
+    assert len(kept) == 3 and summary["html_entities_decoded"] == 0
 
 
 @pytest.mark.parametrize(

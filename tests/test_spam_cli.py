@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from stages.common.cli import StageError
 from stages.common.metrics import metrics_from_counts, paired_difference, resample_indices
 from stages.common.predictor import best_featurizer, load_predictor
 from stages.spam import app, read_messages
+from tests.conftest import ROOT
 
 runner = CliRunner()
 
@@ -36,6 +41,11 @@ def test_binary_or_empty_files_are_refused_with_the_line(tmp_path, content, expe
     path.write_bytes(content)
     with pytest.raises(StageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         read_messages([], path)
+
+
+def test_arguments_that_are_not_utf8_are_refused():
+    with pytest.raises(StageError, match="message 2 is not valid UTF-8"):
+        read_messages(["hi", "caf\udce9"], None)  # how Python passes the byte 0xE9 of a Latin-1 argument
 
 
 def test_empty_message_argument_is_refused():
@@ -76,7 +86,18 @@ def test_best_featurizer_is_the_highest_validation_mcc(tmp_path):
         (tmp_path / "metrics" / f"{name}.json").write_text(
             json.dumps({"val": {"mcc": val_mcc}, "test": {"mcc": test_mcc}})
         )
-    assert best_featurizer(tmp_path / "metrics", tmp_path / "models") == "tfidf"
+    assert best_featurizer(tmp_path / "metrics", tmp_path / "models").featurizer == "tfidf"
+
+
+def test_while_the_best_model_retrains_predict_says_which_it_uses_instead(tmp_path):
+    for name, val_mcc in (("bow", 0.8), ("tfidf", 0.9)):
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps({"val": {"mcc": val_mcc}}))
+    (tmp_path / "models" / "bow").mkdir(parents=True)
+    (tmp_path / "models" / "bow" / "card.json").write_text("{}")  # tfidf's model: removed by DVC, retraining
+    choice = best_featurizer(tmp_path / "metrics", tmp_path / "models")
+    assert choice.featurizer == "bow"
+    assert "tfidf" in choice.note and "using bow" in choice.note and "dvc repro train@tfidf" in choice.note
 
 
 def test_missing_model_lists_what_is_trained(tmp_path):
@@ -111,3 +132,27 @@ def test_paired_bootstrap_confirms_real_gaps_only():
     tiny = good.copy()
     tiny[np.flatnonzero(labels)[0]] ^= 1  # one more mistake: not something 800 messages can confirm
     assert not paired_difference(labels, tiny, good, indices)["recall"]["confirmed"]
+
+
+HEAVY = ("torch", "pandas", "sklearn", "transformers", "pyarrow")
+
+
+@pytest.mark.parametrize("featurizer", ["bow", "tfidf", None])
+def test_bow_and_tfidf_predict_import_no_torch_pandas_or_sklearn(tmp_path, featurizer):
+    """`spam predict` on a sparse model is numpy, scipy and safetensors' numpy loader: w·x + b."""
+    from tests.tiny_trained import make_trained
+
+    make_trained(tmp_path, "bow", val_mcc=0.8)
+    make_trained(tmp_path, "tfidf", val_mcc=0.9, kind="tfidf")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    chosen = ["--featurizer", featurizer] if featurizer else []
+    probe = (
+        "import sys, json; from typer.testing import CliRunner; from stages.spam import app; "
+        f"result = CliRunner().invoke(app, ['predict', *{chosen!r}, '--json', 'WIN a free prize']); "
+        f"print(result.output.strip()); print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    *rows, imported = done.stdout.splitlines()
+    assert json.loads(rows[-1])["featurizer"] == (featurizer or "tfidf"), done.stdout + done.stderr
+    assert json.loads(imported) == []

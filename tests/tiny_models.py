@@ -12,7 +12,8 @@ CHARACTERS = list("abcdefghijklmnopqrstuvwxyz0123456789!?.,")
 SIZES = dict(hidden=32, layers=2, heads=2, ffn=64, positions=256)
 
 
-def save_tiny_bert(directory: Path) -> Path:
+def save_tiny_bert(directory: Path, seed: int = 0) -> Path:
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -26,6 +27,7 @@ def save_tiny_bert(directory: Path) -> Path:
         intermediate_size=SIZES["ffn"],
         max_position_embeddings=SIZES["positions"],
     )
+    torch.manual_seed(seed)  # another seed, other weights
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

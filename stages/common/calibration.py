@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit
 
 ECE_BINS = 15  # equal-width bins over [0, 1], as in Guo et al. (2017), "On calibration of modern neural networks"
@@ -44,6 +43,8 @@ def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray, method: str) -> Calibration:
     """Fit on val logits by minimising the val log loss."""
+    from scipy.optimize import minimize, minimize_scalar  # train only: `spam predict` reads a fitted one
+
     logits, y = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.float64)
     if method == "none":
         return Calibration()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -12,28 +15,87 @@ import typer
 
 P = ParamSpec("P")
 R = TypeVar("R")
+MAX_SHOWN = 80  # characters of a value quoted in an error message
+# A featurizer name becomes a stage name (featurize@NAME), a directory (data/features/NAME) and a CLI
+# argument: one safe alphabet, for the schema (stages/common/params.py) and the command line alike.
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
 class StageError(Exception):
     """A failure the user can fix (bad input, bad params, unreachable source); shown without traceback."""
 
 
+def clip(value: object, limit: int = MAX_SHOWN) -> str:
+    """A value as it may appear in an error message: one line, at most `limit` characters."""
+    text = " ".join((value if isinstance(value, str) else repr(value)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_name(text: str, what: str = "featurizer") -> str:
+    """A name from the command line or DVC_STAGE, refused before it reaches a path."""
+    if re.fullmatch(NAME_PATTERN, text) is None:
+        raise StageError(f"{what} {clip(text)!r} is not a valid name: use lowercase letters, digits and _")
+    return text
+
+
+STDOUT = "<stdout>"  # how an error writing the output names it
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of our output went away (`| head -1`): stop now, silently, as the Python docs advise
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe): point stdout at devnull so that
+    the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn StageError and OS errors (permission denied, disk full) into `error: ...` and exit 1."""
+    """Turn StageError and OS errors (permission denied, disk full) into `error: ...` and exit 1.
+
+    Every OS error names its path; one from writing the output names <stdout>. A closed stdout ends the
+    command at once and quietly.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            flush_output()  # a full disk behind a redirect shows here, not as a traceback at exit
+            return result
+        except BrokenPipeError:
+            quiet_broken_pipe()
+            raise typer.Exit(1) from None
         except StageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
         except OSError as exc:
-            where = f" {exc.filename}" if exc.filename else ""
-            print(f"error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+            where = exc.filename if exc.filename is not None else "(no path given by the system)"
+            print(f"error: cannot access {where}: {exc.strerror or exc}", file=sys.stderr)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def writing_output() -> Iterator[None]:
+    """An OS error writing stdout (a full disk behind a redirect) names <stdout>; a closed pipe stays itself."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, STDOUT) from None
+
+
+def write_line(line: str) -> None:
+    """Print one line of a command's output."""
+    with writing_output():
+        print(line)
+
+
+def flush_output() -> None:
+    with writing_output():
+        sys.stdout.flush()
 
 
 def stage_app(help_text: str) -> typer.Typer:
@@ -42,7 +104,24 @@ def stage_app(help_text: str) -> typer.Typer:
 
 
 # CLI arguments shared by the per-featurizer stages (featurize, train, evaluate).
-FeaturizerArg = Annotated[str, typer.Argument(help="a name from params.yaml `featurizers`, e.g. tfidf")]
+FeaturizerArg = Annotated[
+    str | None,
+    typer.Argument(help="a name from params.yaml `featurizers`, e.g. tfidf; default: from DVC_STAGE (under dvc)"),
+]
+
+
+def stage_featurizer(featurizer: str | None) -> str:
+    """The featurizer a per-featurizer stage works on: its argument, or under `dvc repro` the part of the
+    stage name after `@` (DVC sets DVC_STAGE). dvc.yaml keeps names out of its shell commands, so a bad
+    name in params.yaml can never run as shell code before the schema refuses it."""
+    if featurizer is None:
+        stage = os.environ.get("DVC_STAGE", "")
+        if "@" not in stage:
+            raise StageError("give a FEATURIZER (e.g. tfidf), or run the stage through `dvc repro`")
+        featurizer = stage.rsplit("@", 1)[1]
+    return check_name(featurizer)
+
+
 MessagesOption = Annotated[Path, typer.Option(help="prepared messages (Parquet: id, text, label)")]
 SplitOption = Annotated[Path, typer.Option(help="the split (Parquet: id, split)")]
 FeaturesDirOption = Annotated[Path | None, typer.Option(help="default: data/features/FEATURIZER")]

@@ -56,7 +56,7 @@ def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, res
 
 
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
-SUMMARY_HEADER = ["featurizer", *SUMMARY_METRICS, "F1 95 % CI", "MCC 95 % CI", "train s"]
+SUMMARY_HEADER = ["featurizer", *SUMMARY_METRICS, "F1 95 % CI", "MCC 95 % CI"]
 
 
 def summary_rows(report: dict) -> list[list[str]]:
@@ -65,7 +65,6 @@ def summary_rows(report: dict) -> list[list[str]]:
         [name]
         + [f"{row[m]:.4f}" for m in SUMMARY_METRICS]
         + [f"{row[k][0]:.3f}–{row[k][1]:.3f}" for k in ("f1_ci95", "mcc_ci95")]
-        + [f"{row['train_seconds']:.2f}"]
         for name, row in report["featurizers"].items()
     ]
 

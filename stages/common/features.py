@@ -20,11 +20,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.io import atomic_dir, read_json, write_json
+from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
 from stages.common.params import VectorizerParams
-
-MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"
-EMBEDDINGS, ENCODER = "embeddings.parquet", "encoder.json"
-CONCAT = "concat.json"
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
@@ -66,7 +63,7 @@ def save_sparse_features(
     directory: Path, ids: pd.Series, matrix: sp.csr_matrix, state: dict, card: str = VECTORIZER
 ) -> None:
     with atomic_dir(directory) as tmp:
-        sp.save_npz(tmp / MATRIX, matrix.tocsr(), compressed=True)
+        sp.save_npz(tmp / MATRIX, matrix.tocsr(), compressed=True)  # fixed zip timestamps: same bytes
         pd.DataFrame({"id": ids.to_numpy()}).to_parquet(tmp / ROWS, index=False)
         write_json(tmp / card, state)
 

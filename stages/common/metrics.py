@@ -9,6 +9,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+# What `dvc metrics show` lists per featurizer (reports/metrics/<F>.json), kept narrow enough for a terminal:
+# the test headline, and the val MCC that picks `spam predict`'s default model. Every metric of every split
+# goes to reports/eval/<F>/metrics.json (ALL_METRICS_FILE, inside evaluate's eval directory).
+HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1", "mcc", "roc_auc")
+ALL_METRICS_FILE = "metrics.json"
+
+
+def headline(report: dict) -> dict:
+    """The narrow view of an evaluate report ({split: metrics}): test first, then val MCC."""
+    return {"test": {k: report["test"][k] for k in HEADLINE_METRICS}, "val": {"mcc": report["val"]["mcc"]}}
+
+
 # Metrics that the bootstrap can recompute from confusion counts alone.
 COUNT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc")
 

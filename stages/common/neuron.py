@@ -21,10 +21,10 @@ from sklearn.metrics import precision_recall_curve
 from torch import nn
 
 from stages.common.calibration import Calibration
+from stages.common.layout import CARD, WEIGHTS  # noqa: F401 (CARD: re-exported for the stages)
 from stages.common.params import TrainParams
 
 Features = sp.csr_matrix | np.ndarray
-WEIGHTS, CARD = "model.safetensors", "card.json"
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
@@ -95,6 +95,14 @@ class Standardizer:
         if self.mean is None:
             return features
         return (features - self.mean) / self.std
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: the learning rate is too high for these features."""
+
+    def __init__(self, epoch: int, loss: float) -> None:
+        super().__init__(f"training diverged at epoch {epoch} (loss {loss})")
+        self.epoch, self.loss = epoch, loss
 
 
 @dataclass
@@ -173,8 +181,8 @@ def train_neuron(
             val_loss = float(loss_fn(neuron_logits(model, val_t), y_val_t))
         row = {"epoch": epoch, "train_loss": sum(losses) / len(y_train_t), "val_loss": val_loss}
         result.history.append(row)
-        if not np.isfinite(row["train_loss"]):
-            break  # diverged (lr too high); keep the best epoch so far
+        if not (np.isfinite(row["train_loss"]) and np.isfinite(val_loss)):
+            raise TrainingDiverged(epoch, row["train_loss"] if not np.isfinite(row["train_loss"]) else val_loss)
         if val_loss < best_loss - 1e-7:
             best_loss, best_state, stale, result.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
         else:

@@ -6,22 +6,31 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import Strict as StrictType
 
-from stages.common.cli import StageError
+from stages.common.cli import NAME_PATTERN, StageError, clip
+from stages.common.vectorizer import Analyzer, VectorizerKind
 
 PARAMS_FILE = Path("params.yaml")
-Fraction = Annotated[float, Field(gt=0, lt=1)]
+MAX_PARAMS_BYTES = 1_000_000  # params.yaml is ~5 KB; anything near this is a mistake or an attack
+MAX_ERRORS_SHOWN = 5
+
+# A featurizer name becomes a stage name (featurize@NAME), a directory (data/features/NAME) and a CLI
+# argument: one safe alphabet (stages/common/cli.py), checked here before anything uses it.
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+# Numbers: finite, never a boolean (YAML `true` is not 1.0), never a string; ints never floats.
+Float = Annotated[float, StrictType(), Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
+NonNegativeFloat = Annotated[Float, Field(ge=0)]
+LearningRate = Annotated[Float, Field(gt=0, le=10)]  # beyond 10 a single neuron only overflows
+Int = StrictInt
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+Seed = Annotated[StrictInt, Field(ge=0, lt=2**32)]  # what numpy and torch both accept
+Fraction = Annotated[Float, Field(gt=0, lt=1)]
+Epochs = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
 
 
 class Strict(BaseModel):
@@ -33,19 +42,23 @@ class DownloadParams(Strict):
     sources: list[str] = Field(min_length=1, description="URLs or local paths, tried in order")
     member: str = Field(description="file name inside a zip archive")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    timeout: PositiveFloat = Field(3.0, description="seconds a connect or a read may stall")
-    max_bytes: PositiveInt = 50_000_000
+    timeout: Annotated[PositiveFloat, Field(le=600)] = Field(3.0, description="seconds a connect or a read may stall")
+    deadline: Annotated[PositiveFloat, Field(le=3600)] = Field(
+        60.0, description="seconds one source's whole transfer may take"
+    )
+    max_bytes: Annotated[PositiveInt, Field(le=2**31)] = 50_000_000
 
 
 class PrepareParams(Strict):
     on_bad_line: Literal["error", "skip"] = "error"
+    decode_html_entities: bool = True
 
 
 class SplitParams(Strict):
     train: Fraction = 0.70
     val: Fraction = 0.15
     test: Fraction = 0.15
-    seed: int = 42
+    seed: Seed = 42
 
     @model_validator(mode="after")
     def fractions_sum_to_one(self) -> SplitParams:
@@ -58,14 +71,14 @@ class SplitParams(Strict):
 class VectorizerParams(Strict):
     """Sparse bag-of-words (`count`) or TF-IDF (`tfidf`) features, fitted on the train split only."""
 
-    kind: Literal["count", "tfidf"]
-    analyzer: Literal["word", "char", "char_wb"] = "word"
-    ngram_range: tuple[PositiveInt, PositiveInt] = (1, 1)
-    max_features: PositiveInt | None = None
-    min_df: PositiveInt = 1
-    lowercase: bool = True
-    binary: bool = False
-    sublinear_tf: bool = False
+    kind: VectorizerKind
+    analyzer: Analyzer = "word"
+    ngram_range: tuple[Annotated[PositiveInt, Field(le=20)], Annotated[PositiveInt, Field(le=20)]] = (1, 1)
+    max_features: Annotated[PositiveInt, Field(le=10_000_000)] | None = None
+    min_df: Annotated[PositiveInt, Field(le=1_000_000)] = 1
+    lowercase: StrictBool = True
+    binary: StrictBool = False
+    sublinear_tf: StrictBool = False
 
     @model_validator(mode="after")
     def ngrams_ordered(self) -> VectorizerParams:
@@ -80,10 +93,12 @@ class EncoderParams(Strict):
     kind: Literal["transformer"]
     model: str = Field(description="hub id or local directory")
     revision: str = "main"
-    max_length: PositiveInt = 128
+    max_length: Annotated[PositiveInt, Field(le=8192)] = 128
     pooling: Literal["mean", "cls"] = "mean"
-    batch_size: PositiveInt = 64
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    batch_size: Annotated[PositiveInt, Field(le=65536)] = 64
+    # float32: the same vectors on every machine. bfloat16/float16 are opt-ins that change the vectors (and
+    # the metrics); `auto` picks fp16 on CUDA, bf16 only on CPUs with AMX (faster there), else float32.
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     # Encoder-decoder models (BART): pool the full model's last_hidden_state (as the course did) or the
     # encoder's only, at half the cost. Ignored by encoder-only models.
     hidden_states: Literal["full", "encoder"] = "full"
@@ -97,7 +112,9 @@ class ConcatParams(Strict):
     """
 
     kind: Literal["concat"]
-    parts: list[str] = Field(min_length=2, description="featurizers whose outputs are joined, in this order")
+    parts: list[Name] = Field(
+        min_length=2, max_length=100, description="featurizers whose outputs are joined, in this order"
+    )
     weights: list[PositiveFloat] | None = Field(None, description="one per part; default: 1 each")
 
     @model_validator(mode="after")
@@ -119,11 +136,11 @@ FeaturizerParams = Annotated[VectorizerParams | EncoderParams | ConcatParams, Fi
 class TrainParams(Strict):
     loss: Literal["bce", "mse"] = "bce"
     optimizer: Literal["sgd", "adam"] = "adam"
-    lr: PositiveFloat = 0.01
-    epochs: PositiveInt = 500
+    lr: LearningRate = 0.01
+    epochs: Epochs = 500
     batch_size: NonNegativeInt = Field(0, description="0 = full batch")
-    weight_decay: NonNegativeFloat = 0.0
-    pos_weight: PositiveFloat | Literal["balanced"] = 1.0
+    weight_decay: Annotated[NonNegativeFloat, Field(le=10)] = 0.0
+    pos_weight: Annotated[PositiveFloat, Field(le=1e6)] | Literal["balanced"] = 1.0
     # Stop after this many epochs without a lower val loss and keep the best epoch's weights;
     # 0 = no early stopping, keep the final weights.
     patience: NonNegativeInt = 20
@@ -131,19 +148,19 @@ class TrainParams(Strict):
     # Fitted on val after training (see stages/common/calibration.py): none, platt (sigmoid(a*logit + b))
     # or temperature (sigmoid(logit / T)). The threshold is chosen on the calibrated val probabilities.
     calibration: Literal["none", "platt", "temperature"] = "none"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CompareParams(Strict):
-    baseline: str = "bow"  # every other featurizer's change is measured against this one
-    resamples: PositiveInt = 2000  # bootstrap resamples of the test split
-    seed: int = 0
+    baseline: Name = "bow"  # every other featurizer's change is measured against this one
+    resamples: Annotated[PositiveInt, Field(le=1_000_000)] = 2000  # bootstrap resamples of the test split
+    seed: Seed = 0
 
 
 class ExploreParams(Strict):
-    top_tokens: PositiveInt = 15  # most frequent words per class (English stop words left out)
-    examples: NonNegativeInt = 3  # example messages shown per class
-    seed: int = 0
+    top_tokens: Annotated[PositiveInt, Field(le=1000)] = 15  # most frequent words per class (no stop words)
+    examples: Annotated[NonNegativeInt, Field(le=1000)] = 3  # example messages shown per class
+    seed: Seed = 0
 
 
 class CarsPrepareParams(Strict):
@@ -155,17 +172,17 @@ CarColumn = Literal["accident", "clean_title", "fuel_type"]
 
 
 class CarsTrainParams(Strict):
-    reference_year: int = Field(2024, ge=1900, le=2100, description="car age = reference_year - model_year")
+    reference_year: Int = Field(2024, ge=1900, le=2100, description="car age = reference_year - model_year")
     target: Literal["price", "log_price"] = "price"
     extra_features: list[CarColumn] = Field(default_factory=list, description="added to age and mileage")
     outliers: Literal["none", "iqr", "quantiles"] = "iqr"  # price outliers removed from train only
-    iqr_factor: PositiveFloat = 1.5
+    iqr_factor: Annotated[PositiveFloat, Field(le=1000)] = 1.5
     quantiles: tuple[Fraction, Fraction] = (0.01, 0.99)
     test: Fraction = 0.2
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: PositiveFloat = 0.05
-    epochs: PositiveInt = 2000
-    seed: int = 42
+    lr: LearningRate = 0.05
+    epochs: Epochs = 2000
+    seed: Seed = 42
 
     @model_validator(mode="after")
     def quantiles_ordered(self) -> CarsTrainParams:
@@ -175,27 +192,30 @@ class CarsTrainParams(Strict):
 
 
 class FahrenheitParams(Strict):
-    samples: PositiveInt = 200
-    noise: NonNegativeFloat = 2.0  # standard deviation of the Fahrenheit noise
-    celsius_range: tuple[float, float] = (-30.0, 50.0)
-    learning_rates: list[PositiveFloat] = Field(
-        default_factory=lambda: [1e-5, 1e-4, 5e-4, 1e-3, 1.2e-3, 2e-3], min_length=1
+    samples: Annotated[PositiveInt, Field(ge=2, le=1_000_000)] = 200
+    noise: Annotated[NonNegativeFloat, Field(le=1e6)] = 2.0  # standard deviation of the Fahrenheit noise
+    celsius_range: tuple[Annotated[Float, Field(ge=-1e6, le=1e6)], Annotated[Float, Field(ge=-1e6, le=1e6)]] = (
+        -30.0,
+        50.0,
     )
-    iterations: PositiveInt = 5000
+    learning_rates: list[LearningRate] = Field(
+        default_factory=lambda: [1e-5, 1e-4, 5e-4, 1e-3, 1.2e-3, 2e-3], min_length=1, max_length=20
+    )
+    iterations: Epochs = 5000
     tolerance: Fraction = 0.01  # converged: loss within 1 % of the least-squares loss, and staying there
-    seed: int = 0
+    seed: Seed = 0
 
 
 class Params(Strict):
-    featurizers: list[str] = Field(min_length=1)  # every featurizer trained, evaluated and compared
+    featurizers: list[Name] = Field(min_length=1, max_length=100)  # every featurizer trained, evaluated, compared
     # The featurize stage's list: `featurizers` without the concat ones (they have their own stages; a DVC
     # matrix can neither filter a list nor give each item its own deps). Checked against `featurizers`.
-    text_featurizers: list[str] | None = None
+    text_featurizers: list[Name] | None = Field(None, max_length=100)
     download: DownloadParams
     prepare: PrepareParams = PrepareParams()
     split: SplitParams = SplitParams()
-    featurize: dict[str, FeaturizerParams]
-    train: dict[str, TrainParams]
+    featurize: dict[Name, FeaturizerParams]
+    train: dict[Name, TrainParams]
     compare: CompareParams = CompareParams()
     explore: ExploreParams = ExploreParams()
     cars_prepare: CarsPrepareParams = CarsPrepareParams()
@@ -205,11 +225,11 @@ class Params(Strict):
     @model_validator(mode="after")
     def featurizers_are_configured(self) -> Params:
         if len(set(self.featurizers)) != len(self.featurizers):
-            raise ValueError(f"featurizers lists a name twice: {self.featurizers}")
+            raise ValueError(f"featurizers lists a name twice: {clip(self.featurizers)}")
         for name in self.featurizers:
             for block in ("featurize", "train"):
                 if name not in getattr(self, block):
-                    known = ", ".join(getattr(self, block)) or "none"
+                    known = clip(", ".join(getattr(self, block)) or "none")
                     raise ValueError(f"unknown featurizer {name!r}: no {block}.{name} block (known: {known})")
         for name, settings in self.featurize.items():
             if isinstance(settings, ConcatParams):
@@ -220,26 +240,100 @@ class Params(Strict):
                         raise ValueError(f"featurizers lists {name!r} but not its part {part!r}")
         from_text = [n for n in self.featurizers if not isinstance(self.featurize[n], ConcatParams)]
         if self.text_featurizers is not None and self.text_featurizers != from_text:
-            raise ValueError(f"text_featurizers must be `featurizers` without the concat ones: {from_text}")
+            raise ValueError(f"text_featurizers must be `featurizers` without the concat ones: {clip(from_text)}")
         if self.text_featurizers is None and from_text != self.featurizers:
-            raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {from_text}")
+            raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {clip(from_text)}")
         return self
+
+    def concat_parts(self) -> dict[str, list[str]]:
+        """The concat featurizers among `featurizers`, each with its parts."""
+        return {
+            name: list(settings.parts)
+            for name in self.featurizers
+            if isinstance(settings := self.featurize[name], ConcatParams)
+        }
+
+    def unlisted_concats(self) -> list[str]:
+        """Concat featurizers with a featurize block but not in `featurizers` (their stages do not run)."""
+        return [n for n, s in self.featurize.items() if isinstance(s, ConcatParams) and n not in self.featurizers]
 
 
 def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    value = f" (got {error['input']!r})" if error["type"] not in ("missing", "value_error") else ""
-    return f"{key}: {error['msg']}{value}"
+    loc = list(error["loc"])
+    if loc[:1] == ["featurize"] and len(loc) > 3:
+        del loc[2]  # pydantic puts the `kind` tag of the union in the location: featurize.bow.count.min_df
+    key = ".".join(clip(str(part), 40) for part in loc) or "(top level)"
+    value = f" (got {clip(error['input'])})" if error["type"] not in ("missing", "value_error") else ""
+    return f"{key}: {clip(error['msg'], 200)}{value}"
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """YAML without aliases (a 1 KB alias bomb expands to gigabytes) and without duplicate keys (DVC
+    refuses them, so the stages must not silently take the last one)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{clip(event.anchor, 40)}) are not allowed in params.yaml", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key (a list or a mapping)
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or a mapping", key_node.start_mark
+                ) from None
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {clip(key, 40)!r} is written twice (first on line {first})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_params(data: bytes, path: Path = PARAMS_FILE) -> object:
+    """params.yaml's bytes as Python objects; StageError (one line) for anything that is not sane YAML."""
+    if len(data) > MAX_PARAMS_BYTES:
+        raise StageError(f"{path} is {len(data):,} bytes, more than the {MAX_PARAMS_BYTES:,} allowed")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StageError(f"{path} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (ParamsLoader is a SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise StageError(f"{path} is not valid YAML{where}: {clip(problem, 200)}") from None
+    except yaml.YAMLError as exc:
+        raise StageError(f"{path} is not valid YAML: {clip(str(exc), 200)}") from None
+    except RecursionError:
+        raise StageError(f"{path} is nested too deeply to be params") from None
+
+
+def validate_params(raw: object, path: Path = PARAMS_FILE) -> Params:
+    """The parsed file as Params; StageError naming each bad key (the first few, on one line)."""
+    try:
+        return Params.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        details = "; ".join(_describe(e) for e in errors[:MAX_ERRORS_SHOWN])
+        more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
+        raise StageError(f"{path} is invalid: {details}{more}") from None
+    except RecursionError:
+        raise StageError(f"{path} is nested too deeply to be params") from None
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
-    """Read and validate params.yaml; raise StageError naming each bad key."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise StageError(f"{path} is not valid YAML: {exc}") from None
-    try:
-        return Params.model_validate(raw or {})
-    except ValidationError as exc:
-        details = "\n  ".join(_describe(e) for e in exc.errors(include_url=False))
-        raise StageError(f"{path} is invalid:\n  {details}") from None
+    """Read and validate params.yaml; raise StageError (one line) naming each bad key."""
+    path = Path(path)
+    with path.open("rb") as handle:  # read at most one byte past the limit, whatever the file's size
+        data = handle.read(MAX_PARAMS_BYTES + 1)
+    return validate_params(parse_params(data, path), path)

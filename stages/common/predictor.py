@@ -1,11 +1,19 @@
 """Score new messages with what the pipeline trained: safetensors weights, JSON vocabularies and cards.
 
-No retraining and no pickle. bow/tfidf never import transformers (cold start stays ~1 s); encoders load
-their model once, through the same code as the featurize stage.
+No retraining and no pickle. The neuron is w·x + b in numpy; bow/tfidf featurize with numpy and scipy
+(stages/common/vectorizer.py), so their cold start imports no torch, pandas or scikit-learn. Encoders
+load their model once, through the same code as the featurize stage (torch and transformers). A concat
+featurizer featurizes through its parts and joins them as its featurize stage did (stages/common/features.py).
+A calibration fitted on val by train (in card.json) maps the logit before the sigmoid.
+
+Every file is checked as it is read (shapes against the card, finite weights, a threshold in (0, 1)):
+a damaged one is one `error:` line naming the file and the `dvc repro` target that rebuilds it.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +21,30 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.calibration import Calibration
-from stages.common.cli import StageError
-from stages.common.features import CONCAT, ENCODER, VECTORIZER, join_blocks, load_vectorizer
-from stages.common.io import read_json
-from stages.common.neuron import CARD, Standardizer, load_neuron, predict_proba
+from stages.common.cli import StageError, check_name
+from stages.common.layout import CARD, CONCAT, ENCODER, FEATURES_DIR, METRICS_DIR, MODELS_DIR, VECTORIZER, WEIGHTS
+from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
-MODELS_DIR, FEATURES_DIR, METRICS_DIR = Path("data/models"), Path("data/features"), Path("reports/metrics")
+
+@dataclass(frozen=True)
+class Neuron:
+    """p(spam) = sigmoid(w · x + b), x standardised with the train statistics for dense features."""
+
+    weight: np.ndarray  # (n_features,)
+    bias: float
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def logits(self, features) -> np.ndarray:
+        if self.mean is not None:
+            features = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
+        return np.asarray(features @ self.weight, dtype=np.float64).ravel() + self.bias
+
+    def spam_probability(self, features, calibration: Calibration | None = None) -> np.ndarray:
+        logits = self.logits(features)
+        if calibration is not None:
+            logits = calibration(logits)
+        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow
 
 
 @dataclass
@@ -26,64 +52,208 @@ class Predictor:
     featurizer: str
     threshold: float
     featurize: Callable[[list[str]], object]
-    model: object
-    standardizer: Standardizer
-    vectorizer: object | None = None  # bow/tfidf only: lets the app explain which words mattered
+    neuron: Neuron
+    vectorizer: TextVectorizer | None = None  # bow/tfidf only: lets the app explain which words mattered
     calibration: Calibration | None = None  # fitted on val by train (train.FEATURIZER.calibration)
 
     def spam_probability(self, texts: list[str]) -> np.ndarray:
-        return predict_proba(self.model, self.standardizer, self.featurize(texts), self.calibration)
+        return self.neuron.spam_probability(self.featurize(texts), self.calibration)
+
+
+@dataclass(frozen=True)
+class Choice:
+    featurizer: str
+    note: str = ""  # why it is not the best validation MCC, when it is not
 
 
 def trained_featurizers(models_dir: Path = MODELS_DIR) -> list[str]:
     return sorted(p.parent.name for p in Path(models_dir).glob(f"*/{CARD}"))
 
 
-def best_featurizer(metrics_dir: Path = METRICS_DIR, models_dir: Path = MODELS_DIR) -> str:
-    """The trained featurizer with the highest validation MCC (the test split stays for reporting)."""
-    scored = {}
-    for name in trained_featurizers(models_dir):
-        path = Path(metrics_dir) / f"{name}.json"
-        if path.exists():
-            scored[name] = read_json(path)["val"]["mcc"]
-    if not scored:
+def validation_mcc(path: Path) -> float:
+    name = path.stem
+    try:
+        mcc = json.loads(path.read_text(encoding="utf-8"))["val"]["mcc"]
+    except (ValueError, KeyError, TypeError):
+        mcc = None
+    if isinstance(mcc, bool) or not isinstance(mcc, int | float) or not math.isfinite(mcc):
+        raise StageError(f"{path}: no val.mcc number in it; rerun `dvc repro evaluate@{name}`")
+    return float(mcc)
+
+
+def best_featurizer(metrics_dir: Path = METRICS_DIR, models_dir: Path = MODELS_DIR) -> Choice:
+    """The featurizer with the highest validation MCC (the test split stays for reporting).
+
+    If its model is missing (DVC removes it while `train@NAME` reruns), the best trained one is used
+    instead, and the note says which and why.
+    """
+    scored = {path.stem: validation_mcc(path) for path in sorted(Path(metrics_dir).glob("*.json"))}
+    trained = set(trained_featurizers(models_dir))
+    usable = {name: mcc for name, mcc in scored.items() if name in trained}
+    if not usable:
         raise StageError(f"no trained and evaluated model in {models_dir}: run `spam repro` (or `dvc repro`) first")
-    return max(scored, key=scored.get)
+    best, chosen = max(scored, key=scored.get), max(usable, key=usable.get)
+    if best == chosen:
+        return Choice(chosen)
+    return Choice(
+        chosen,
+        f"note: the best model, {best} (val MCC {scored[best]:.4f}), has no {Path(models_dir) / best / CARD} "
+        f"(retraining? run `dvc repro train@{best}`); using {chosen} (val MCC {usable[chosen]:.4f}) instead",
+    )
+
+
+def _read_json(path: Path, rerun: str) -> object:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise StageError(f"{path} is not valid JSON; rerun `{rerun}`") from None
+
+
+def read_card(model_dir: Path, featurizer: str) -> tuple[int, float, Calibration | None]:
+    """(n_features, threshold, calibration) from card.json, checked."""
+    path, rerun = Path(model_dir) / CARD, f"dvc repro train@{featurizer}"
+    card = _read_json(path, rerun)
+    if not isinstance(card, dict):
+        raise StageError(f"{path} is not a JSON object; rerun `{rerun}`")
+    missing = [key for key in ("n_features", "threshold") if key not in card]
+    if missing:
+        raise StageError(f"{path} has no {' or '.join(missing)}; rerun `{rerun}`")
+    n_features, threshold = card["n_features"], card["threshold"]
+    if type(n_features) is not int or n_features < 1:
+        raise StageError(f"{path}: n_features must be a positive integer, got {str(n_features)[:80]}; rerun `{rerun}`")
+    if type(threshold) not in (int, float) or not 0 < threshold < 1:
+        raise StageError(f"{path}: threshold must be a number in (0, 1), got {str(threshold)[:80]}; rerun `{rerun}`")
+    return n_features, float(threshold), read_calibration(card.get("calibration"), path, rerun)
+
+
+def read_calibration(state: object, path: Path, rerun: str) -> Calibration | None:
+    """The card's calibration (absent or null: none), checked: a known method, a positive finite scale."""
+    if state is None:
+        return None
+    number = lambda v: type(v) in (int, float) and math.isfinite(v)  # noqa: E731
+    if (
+        not isinstance(state, dict)
+        or set(state) != {"method", "scale", "shift"}
+        or state["method"] not in ("none", "platt", "temperature")
+        or not (number(state["scale"]) and state["scale"] > 0 and number(state["shift"]))
+    ):
+        raise StageError(
+            f"{path}: calibration must be {{method, scale > 0, shift}}, got {str(state)[:80]}; rerun `{rerun}`"
+        )
+    return Calibration.from_card(state)
+
+
+def load_neuron(model_dir: Path, featurizer: str, n_features: int) -> Neuron:
+    """The weights in model.safetensors (numpy), checked against the card's n_features."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path, rerun = Path(model_dir) / WEIGHTS, f"dvc repro train@{featurizer}"
+
+    def bad(problem: str) -> StageError:
+        return StageError(f"{path}: {problem}; rerun `{rerun}`")
+
+    if not path.is_file():
+        raise bad("missing")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise bad(f"not a readable safetensors file ({str(exc)[:80]})") from None
+    expected = {"weight": (1, n_features), "bias": (1,)}
+    if "mean" in tensors or "std" in tensors:
+        expected |= {"mean": (n_features,), "std": (n_features,)}
+    for key, shape in expected.items():
+        if key not in tensors:
+            raise bad(f"no {key!r} tensor")
+        if tensors[key].shape != shape:
+            raise bad(f"{key!r} has shape {tensors[key].shape}, the card says {shape}")
+        if not np.issubdtype(tensors[key].dtype, np.floating) or not np.isfinite(tensors[key]).all():
+            raise bad(f"{key!r} holds NaN, infinite or non-float values")
+    if "std" in tensors and not (tensors["std"] > 0).all():
+        raise bad("'std' must be positive")
+    get = lambda key: tensors[key].astype(np.float64) if key in tensors else None  # noqa: E731
+    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), get("mean"), get("std"))
+
+
+def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> TextVectorizer:
+    path, rerun = Path(feature_dir) / VECTORIZER, f"dvc repro featurize@{featurizer}"
+    try:
+        vectorizer = vectorizer_from_state(_read_json(path, rerun))
+    except (ValueError, TypeError) as exc:
+        raise StageError(f"{path}: {' '.join(str(exc).split())[:120]}; rerun `{rerun}`") from None
+    if vectorizer.n_features != n_features:
+        raise StageError(
+            f"{path} has {vectorizer.n_features} terms but the model was trained on {n_features}; "
+            f"rerun `dvc repro train@{featurizer}`"
+        )
+    return vectorizer
 
 
 def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir: Path = FEATURES_DIR) -> Predictor:
-    model_dir = Path(models_dir) / featurizer
+    model_dir, feature_dir = Path(models_dir) / featurizer, Path(features_dir) / featurizer
     if not (model_dir / CARD).exists():
         known = ", ".join(trained_featurizers(models_dir)) or "none yet"
         raise StageError(
             f"no trained model for featurizer {featurizer!r} in {model_dir} (trained: {known}); "
             f"run `dvc repro train@{featurizer}`"
         )
-    model, standardizer = load_neuron(model_dir)
-    card = read_json(model_dir / CARD)
-    featurize, vectorizer = text_featurizer(featurizer, Path(features_dir))
-    calibration = Calibration.from_card(card.get("calibration"))
-    return Predictor(featurizer, float(card["threshold"]), featurize, model, standardizer, vectorizer, calibration)
-
-
-def text_featurizer(featurizer: str, features_dir: Path) -> tuple[Callable[[list[str]], object], object | None]:
-    """(texts -> features, the vectorizer for bow/tfidf or None), from what featurize saved."""
-    feature_dir = features_dir / featurizer
+    n_features, threshold, calibration = read_card(model_dir, featurizer)
+    neuron = load_neuron(model_dir, featurizer, n_features)
     if (feature_dir / VECTORIZER).exists():
-        vectorizer = load_vectorizer(feature_dir)
-        return vectorizer.transform, vectorizer
+        vectorizer = load_vectorizer(feature_dir, featurizer, n_features)
+        return Predictor(featurizer, threshold, vectorizer.transform, neuron, vectorizer, calibration)
+    return Predictor(featurizer, threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
+
+
+def text_featurizer(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:
+    """texts -> features, from what the featurize stage saved in features_dir/featurizer."""
+    feature_dir, rerun = Path(features_dir) / featurizer, f"dvc repro featurize@{featurizer}"
+    if (feature_dir / VECTORIZER).exists():  # a concat's part: its own terms, not checked against a card
+        try:
+            return vectorizer_from_state(_read_json(feature_dir / VECTORIZER, rerun)).transform
+        except (ValueError, TypeError) as exc:
+            problem = " ".join(str(exc).split())[:120]
+            raise StageError(f"{feature_dir / VECTORIZER}: {problem}; rerun `{rerun}`") from None
     if (feature_dir / ENCODER).exists():
-        return encoder_featurize(featurizer, read_json(feature_dir / ENCODER)["params"]), None
-    if (feature_dir / CONCAT).exists():  # featurize through the parts, then join as the concat stage did
-        state = read_json(feature_dir / CONCAT)
-        parts = [text_featurizer(part, features_dir)[0] for part in state["parts"]]
-        return lambda texts: join_blocks([part(texts) for part in parts], state), None
-    raise StageError(f"no vectorizer, encoder or concat card in {feature_dir}: run `dvc repro featurize@{featurizer}`")
+        state = _read_json(feature_dir / ENCODER, rerun)
+        params = state.get("params") if isinstance(state, dict) else None
+        return encoder_featurize(featurizer, params, feature_dir / ENCODER)
+    if (feature_dir / CONCAT).exists():
+        return concat_featurize(featurizer, features_dir)
+    raise StageError(f"no vectorizer, encoder or concat card in {feature_dir}: run `{rerun}`")
 
 
-def encoder_featurize(featurizer: str, params: dict) -> Callable[[list[str]], np.ndarray]:
+def concat_featurize(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:
+    """Featurize through the parts, then join them as the concat featurize stage did."""
+    from stages.common.features import join_blocks  # scipy.sparse; a concat's encoder part imports torch anyway
+
+    path = Path(features_dir) / featurizer / CONCAT
+    rerun = f"dvc repro featurize_{featurizer}"
+    state = _read_json(path, rerun)
+    parts = state.get("parts") if isinstance(state, dict) else None
+    if (
+        not isinstance(parts, list)
+        or not all(isinstance(part, str) for part in parts)
+        or not isinstance(state.get("weights"), list)
+        or not isinstance(state.get("standardise"), list)
+        or not len(parts) == len(state["weights"]) == len(state["standardise"])
+    ):
+        raise StageError(f"{path}: needs parts, weights and standardise, one each per part; rerun `{rerun}`")
+    featurizers = [text_featurizer(check_name(part), features_dir) for part in parts]
+    return lambda texts: join_blocks([featurize(texts) for featurize in featurizers], state)
+
+
+def encoder_featurize(featurizer: str, params: object, card: Path) -> Callable[[list[str]], np.ndarray]:
+    from pydantic import ValidationError
+
     from stages.common.encoders import encode, load_encoder  # imports transformers: dense featurizers only
     from stages.common.params import EncoderParams
 
-    encoder = load_encoder(EncoderParams(**params), featurizer)
+    try:
+        settings = EncoderParams.model_validate(params)
+    except ValidationError:
+        raise StageError(
+            f"{card}: `params` is not a valid encoder block; rerun `dvc repro featurize@{featurizer}`"
+        ) from None
+    encoder = load_encoder(settings, featurizer)
     return lambda texts: encode(encoder, texts)

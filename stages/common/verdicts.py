@@ -15,6 +15,7 @@ from stages.common.predictor import Predictor
 
 MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
 WORD = re.compile(r"\S+")
+SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not a character, cannot be encoded
 
 
 @dataclass
@@ -23,15 +24,16 @@ class Checked:
     note: str  # shown to the user; empty when the message is fine
 
 
-def check_message(message: str | None) -> Checked:
-    text = (message or "").replace("\x00", "")
+def check_message(message: object) -> Checked:
+    text = (message if isinstance(message, str) else "").replace("\x00", "")
+    text, odd = SURROGATE.subn("\ufffd", text)
+    notes = [f"{odd:,} invalid character{'s' * (odd != 1)} (lone UTF-16 surrogates) replaced by �."] if odd else []
     if not text.strip():
         return Checked("", "Type or pick a message first: there is nothing to classify.")
     if len(text) > MAX_CHARS:
-        return Checked(
-            text[:MAX_CHARS], f"This message has {len(text):,} characters; only the first {MAX_CHARS:,} were scored."
-        )
-    return Checked(text, "")
+        notes.append(f"This message has {len(text):,} characters; only the first {MAX_CHARS:,} were scored.")
+        text = text[:MAX_CHARS]
+    return Checked(text, " ".join(notes))
 
 
 def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
@@ -58,10 +60,10 @@ def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float
     vectorizer = predictor.vectorizer
     if vectorizer is None:
         return []
-    analyzer = vectorizer.build_analyzer()
-    vocabulary = vectorizer.vocabulary_
+    analyzer = vectorizer.analyzer()
+    vocabulary = vectorizer.vocabulary
     row = vectorizer.transform([text]).tocsr()
-    weights = predictor.model.weight.detach().double().numpy().ravel()
+    weights = predictor.neuron.weight
     value_of = dict(zip(row.indices, row.data * weights[row.indices], strict=True))
     spans = [m.group() for m in WORD.finditer(text)]
     grams_per_span = [{vocabulary[g] for g in analyzer(span) if g in vocabulary} for span in spans]

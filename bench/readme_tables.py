@@ -1,0 +1,103 @@
+"""Rewrite the README's generated blocks from what the pipeline wrote, or check that they still agree.
+
+Each block sits between `<!-- generated: NAME -->` and `<!-- /generated -->` in README.md and is made
+only from committed outputs (reports/compare.json, data/prepared/summary.json) and `dvc metrics show`,
+so a README number can never drift from the run: tests/test_readme.py fails when they disagree.
+
+    python bench/readme_tables.py           # rewrite README.md after `spam repro`
+    python bench/readme_tables.py --check   # exit 1 and name the stale blocks
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from stages.common.comparison import markdown_table
+from stages.common.io import read_json, write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
+
+
+def results(root: Path) -> str:
+    """The featurizers' test metrics, in params.yaml's order, from the compare stage."""
+    report = read_json(root / "reports" / "compare.json")
+    header = ["featurizer", "F1", "F1 95 % CI", "MCC", "MCC 95 % CI", "precision", "recall", "ROC-AUC"]
+    rows = []
+    for name, m in report["featurizers"].items():
+        f1_low, f1_high = m["f1_ci95"]
+        mcc_low, mcc_high = m["mcc_ci95"]
+        rows.append(
+            [f"**{name}**", f"{m['f1']:.4f}", f"{f1_low:.3f}–{f1_high:.3f}", f"{m['mcc']:.4f}",
+             f"{mcc_low:.3f}–{mcc_high:.3f}", f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['roc_auc']:.4f}"]
+        )  # fmt: skip
+    caption = (
+        f"Test split: {report['test_messages']:,} messages ({report['test_spam']} spam); intervals: 95 % "
+        f"bootstrap over {report['resamples']:,} resamples (`reports/compare.json`)."
+    )
+    return f"{caption}\n\n{markdown_table(header, rows)}\n"
+
+
+def data(root: Path) -> str:
+    """What prepare did to the raw collection (data/prepared/summary.json)."""
+    s = read_json(root / "data" / "prepared" / "summary.json")
+    return (
+        f"{s['lines']:,} lines read, {s['bad_lines']} bad; HTML entities (`&lt;#&gt;`, `&amp;`, …) decoded in "
+        f"{s.get('html_entities_decoded', 0):,} lines; {s['duplicates_dropped']:,} exact duplicates dropped: "
+        f"**{s['messages']:,} messages, {s['ham']:,} ham and {s['spam']:,} spam**.\n"
+    )
+
+
+def metrics_show(root: Path) -> str:
+    """`dvc metrics show` as it prints in this checkout (the workspace's reports/metrics/*.json)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "show"], cwd=root, capture_output=True, text=True, check=True
+    )
+    lines = [line.rstrip() for line in done.stdout.splitlines()]
+    return "```text\n$ dvc metrics show\n" + "\n".join(lines) + "\n```\n"
+
+
+GENERATORS: dict[str, Callable[[Path], str]] = {"results": results, "data": data, "metrics-show": metrics_show}
+
+
+def render(readme: str, root: Path) -> str:
+    """The README with every generated block rebuilt; an unknown block name is an error."""
+
+    def rebuild(match: re.Match) -> str:
+        name = match["name"]
+        if name not in GENERATORS:
+            raise ValueError(f"README block {name!r} has no generator (known: {', '.join(GENERATORS)})")
+        return match.group(1) + GENERATORS[name](root) + match.group(4)
+
+    return BLOCK.sub(rebuild, readme)
+
+
+def stale_blocks(readme: str, root: Path) -> list[str]:
+    """Names of the blocks whose text differs from what the outputs say now."""
+    fresh = {m["name"]: m["body"] for m in BLOCK.finditer(render(readme, root))}
+    return [m["name"] for m in BLOCK.finditer(readme) if fresh[m["name"]] != m["body"]]
+
+
+def main(check: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a block is stale")) -> None:
+    """Rewrite (or --check) README.md's generated blocks from reports/ and data/prepared/summary.json."""
+    readme = README.read_text()
+    if check:
+        stale = stale_blocks(readme, ROOT)
+        if stale:
+            typer.echo(f"error: README.md blocks out of date: {', '.join(stale)}; run python bench/readme_tables.py")
+            raise typer.Exit(1)
+        typer.echo("README.md agrees with reports/")
+        return
+    write_bytes(README, render(readme, ROOT).encode())
+    typer.echo(f"rewrote {len(BLOCK.findall(readme))} generated blocks in {README}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,116 @@
+"""What `spam repro` hands to `dvc repro` when some encoders' models cannot be loaded here.
+
+An encoder is left out only when all three hold: its model cannot be loaded, its featurize outputs are not
+up to date here, and they cannot be pulled from the DVC remote. Vectors already here or pullable are used.
+Leaving out never edits params.yaml: `dvc repro` gets explicit targets, every pipeline stage except the
+left-out featurize stages and the stages downstream of them (their train/evaluate, and compare and report,
+which wait for every featurizer). A concat featurizer built on a left-out encoder is left out with it: its
+written-out featurize stage depends on the encoder's features, so it waits too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from stages.common.cli import StageError
+
+
+def featurize_stage(name: str) -> str:
+    return f"featurize@{name}"
+
+
+def concat_stage(name: str) -> str:
+    """A concat featurizer's own featurize stage, written out in dvc.yaml (its deps are its parts' features)."""
+    return f"featurize_{name}"
+
+
+@dataclass
+class ReproPlan:
+    left_out: list[str] = field(default_factory=list)  # encoders this run leaves out
+    built_on_left_out: list[str] = field(default_factory=list)  # concat featurizers left out with their parts
+    pulled: list[str] = field(default_factory=list)  # encoders whose vectors came from the DVC remote
+    waiting: list[str] = field(default_factory=list)  # stages that wait for the left-out encoders
+    targets: list[str] = field(default_factory=list)  # for `dvc repro`; empty: the whole pipeline
+
+
+def _up_to_date(stage, upstream: list) -> bool:
+    """DVC's own test, as `dvc repro --pull` makes it: nothing changed but data that is missing here."""
+    return not any(s.changed(allow_missing=True) for s in [*upstream, stage])
+
+
+def _has_outputs(stage) -> bool:
+    return not stage.changed_outs(allow_missing=False)
+
+
+def _quiet_pull(repo, stage) -> bool:
+    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced)."""
+    from dvc.exceptions import DvcException
+
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.CRITICAL)  # a failed pull is an answer here, not an error
+    try:
+        repo.pull(targets=[stage.addressing])
+        return True
+    except DvcException:
+        return False
+    finally:
+        dvc_logger.setLevel(level)
+
+
+def _plan(
+    repo, unloadable: list[str], targets: list[str], concats: dict[str, list[str]], unlisted: list[str]
+) -> ReproPlan:
+    import networkx as nx
+    from dvc.stage import PipelineStage
+
+    plan = ReproPlan()
+    graph = repo.index.graph  # edges point from a stage to the stages it depends on
+    stages = {s.addressing: s for s in graph if isinstance(s, PipelineStage)}
+    for name in unloadable:
+        stage = stages[featurize_stage(name)]
+        upstream = [s for s in nx.descendants(graph, stage) if isinstance(s, PipelineStage)]
+        if _up_to_date(stage, upstream) and not _has_outputs(stage) and _quiet_pull(repo, stage):
+            plan.pulled.append(name)
+        if not (_up_to_date(stage, upstream) and _has_outputs(stage)):
+            plan.left_out.append(name)
+    plan.pulled = [name for name in plan.pulled if name not in plan.left_out]
+    plan.built_on_left_out = [name for name, parts in concats.items() if set(parts) & set(plan.left_out)]
+    waiting = set()
+    for name in plan.left_out:
+        stage = stages[featurize_stage(name)]
+        waiting |= {stage.addressing} | {s.addressing for s in nx.ancestors(graph, stage)}
+    plan.waiting = [address for address in stages if address in waiting]
+    # A concat featurizer's stage is written out in dvc.yaml, so it stays there when `featurizers` drops it.
+    skipped = waiting | {concat_stage(name) for name in unlisted}
+    if skipped & set(stages) and not targets:
+        plan.targets = [address for address in stages if address not in skipped]
+    else:
+        plan.targets = targets
+    return plan
+
+
+def plan_repro(
+    unloadable: list[str],
+    targets: list[str] | None = None,
+    root: str = ".",
+    concats: dict[str, list[str]] | None = None,
+    unlisted: list[str] | None = None,
+) -> ReproPlan:
+    """Which of the `unloadable` encoders can still take part (vectors here or pulled), and the targets.
+
+    `concats`: each concat featurizer's parts (Params.concat_parts); those built on a left-out encoder are
+    left out with it (ReproPlan.built_on_left_out). `unlisted`: concat featurizers in params.yaml `featurize`
+    but not in `featurizers`: their written-out stages are no targets.
+    """
+    if not unloadable and not unlisted:
+        return ReproPlan(targets=list(targets or []))
+    from dvc.lock import LockError
+    from dvc.repo import Repo, lock_repo
+
+    try:
+        with Repo(root) as repo, lock_repo(repo):  # DVC's own lock: its stage checks require it
+            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), list(unlisted or []))
+    except LockError as exc:
+        raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None

@@ -1,0 +1,97 @@
+"""Every command in README.md runs as written on an offline machine.
+
+The ```bash blocks are run in order, in one bash session, in a fresh offline copy of the project pointed at
+the sample data (as tests/sample_project.py does) with an empty Hugging Face cache; sample output is tagged
+```text and is not run. Commands that cannot run in a test are skipped, each for the reason given in SKIPPED.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.sample_project import LEAN_TRAINING, copy_project, offline_env
+
+pytestmark = pytest.mark.slow
+
+# (pattern searched in a command, why it cannot run here)
+SKIPPED = [
+    (r"-m pytest|^pytest\b", "the test suite itself (CI runs it)"),
+    (r"\bspam serve\b", "blocks serving the web app (tests/test_app.py drives it)"),
+    (r"\bhf download\b|huggingface-cli", "needs the Hugging Face hub"),
+    (r"ssh://|s3://|gs://|azure://|dvc\[(ssh|s3|gs|azure)\]|\.\[ssh\]", "a team remote (tests/test_remote.py)"),
+]
+# Stripped from the front of a command: the test already runs in the venv that `.ci/setup` made.
+SETUP = re.compile(r"^bash \.ci/setup( &&|;)\s*")
+BASH_BLOCK = re.compile(r"^```bash[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def bash_commands(markdown: str) -> list[str]:
+    """The commands of the ```bash blocks, in order; a trailing backslash joins lines."""
+    commands = []
+    for block in BASH_BLOCK.findall(markdown):
+        for command in re.sub(r"\\\n\s*", " ", block).splitlines():
+            if command.strip() and not command.lstrip().startswith("#"):
+                commands.append(command.strip())
+    return commands
+
+
+def runnable(command: str) -> str | None:
+    """The command as the test runs it, or None when it is in SKIPPED."""
+    command = SETUP.sub("", command)
+    if any(re.search(pattern, command) for pattern, _ in SKIPPED):
+        return None
+    return command
+
+
+def test_bash_blocks_are_found_and_skips_are_explained():
+    readme = (ROOT / "README.md").read_text()
+    commands = bash_commands(readme)
+    assert any("spam repro" in c for c in commands)
+    assert runnable("bash .ci/setup && .venv/bin/python -m pytest") is None
+    assert runnable("bash .ci/setup && source .venv/bin/activate && spam repro") == (
+        "source .venv/bin/activate && spam repro"
+    )
+    # sample output is tagged text: every fenced block names its language, so none is run or skipped by accident
+    openings = re.findall(r"^```(.*)$", readme, re.M)[::2]
+    assert all(tag.strip() for tag in openings), openings
+
+
+def test_every_readme_command_runs_offline(tmp_path):
+    """Also: right after the README's run command (its first `spam repro`), `dvc status` lists only the stages
+    of the encoders left out offline (bart, bert: hub ids, empty HF cache) and the aggregates that wait."""
+    project = copy_project(tmp_path / "project", extra=("README.md", "bench", "docs"), **LEAN_TRAINING)
+    (project / ".venv").symlink_to(ROOT / ".venv")  # `source .venv/bin/activate` works as written
+    commands = [runnable(c) for c in bash_commands((project / "README.md").read_text())]
+    script = ["set -euo pipefail", "trap 'echo \"README command failed: $BASH_COMMAND\" >&2' ERR"]
+    status_taken = False
+    for command in filter(None, commands):
+        script += [f"echo {shlex.quote('$ ' + command)}", command]
+        if "spam repro" in command and not status_taken:
+            script.append("dvc status > ../status-after-run-command.txt")
+            status_taken = True
+    (project / "readme.sh").write_text("\n".join(script) + "\n")
+    log = tmp_path / "readme.log"  # progress stays readable while it runs: tail -f
+    with log.open("w") as out:
+        done = subprocess.run(["bash", "readme.sh"], cwd=project, env=offline_env(project), stdout=out, stderr=out)
+    output = log.read_text()
+    assert done.returncode == 0 and "README command failed" not in output, output[-4000:]
+    assert sum(c is None for c in commands) >= 1 and status_taken
+
+    status = (tmp_path / "status-after-run-command.txt").read_text()
+    print(status)
+    listed = set(re.findall(r"^(\S+):$", status, re.M))
+    left_out = {f"{stage}@{name}" for stage in ("featurize", "train", "evaluate") for name in ("bart", "bert")}
+    assert listed == left_out | {"compare", "report"}, status
+
+
+def test_readme_names_hf_download_not_huggingface_cli():
+    text = (ROOT / "README.md").read_text()
+    assert "huggingface-cli" not in text and "hf download" in text
+    assert "huggingface-cli" not in Path(ROOT / "stages" / "common" / "encoders.py").read_text()
+    assert "huggingface-cli" not in Path(ROOT / "stages" / "spam.py").read_text()
