@@ -83,11 +83,11 @@ def copy_project(copy: Path, extra: tuple[str, ...] = (), **params) -> Path:
     # The UCI source is replaced by a closed local port so the fall-through is exercised offline.
     set_param(copy, "download.sources", [f"http://127.0.0.1:{closed_port()}/sms.zip", sample])
     set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
-    if "featurizers" in params and "text_featurizers" not in params:  # the featurize matrix's list follows
-        featurize = yaml.safe_load((copy / "params.yaml").read_text())["featurize"]
-        params["text_featurizers"] = [n for n in params["featurizers"] if featurize[n]["kind"] != "concat"]
     for dotted, value in params.items():
         set_param(copy, dotted, value)
+    if "featurizers" in params and "text_featurizers" not in params:  # the featurize matrix's list follows
+        featurize = yaml.safe_load((copy / "params.yaml").read_text())["featurize"]
+        set_param(copy, "text_featurizers", [n for n in params["featurizers"] if featurize[n]["kind"] != "concat"])
     (copy / ".gitignore").write_text((ROOT / ".gitignore").read_text() + ".hf-home/\n")
     run(copy, "git", "init", "-q")
     run(copy, "dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(copy.parent / f"{copy.name}-remote"))
