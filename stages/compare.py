@@ -13,7 +13,7 @@ import numpy as np
 import typer
 
 from stages.common.calibration import ECE_BINS
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import OnlyOption, StageError, covered_featurizers, reports_errors, stage_app
 from stages.common.comparison import (
     SUMMARY_HEADER,
     compare_featurizers,
@@ -41,6 +41,8 @@ def markdown_report(report: dict) -> str:
         "",
         markdown_table(SUMMARY_HEADER, summary_rows(report)),
     ]
+    if report.get("left_out"):
+        lines += ["", f"Partial: {', '.join(report['left_out'])} left out of this run (`spam repro` says why)."]
     for name, diff in report["vs_baseline"].items():
         table = markdown_table(diff_header(baseline, name), diff_rows(diff))
         lines += ["", f"## {name} vs {baseline}", "", table]
@@ -102,15 +104,17 @@ def main(
     predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
     eval_dir: Path = typer.Option(Path("reports/eval"), help="evaluate's metrics JSON, one directory per featurizer"),
     output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
+    only: OnlyOption = None,
 ) -> None:
     """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
     params = load_params()
     settings = params.compare
-    names = params.featurizers
+    names, left_out = covered_featurizers(params.featurizers, only)
     if settings.baseline not in names:
         raise StageError(f"compare.baseline {settings.baseline!r} is not in featurizers {names}")
     predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
     report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
+    report["left_out"] = left_out
     for name in names:
         test = read_json(eval_dir / name / ALL_METRICS_FILE)["test"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]

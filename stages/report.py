@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from stages.common.cli import reports_errors, stage_app
+from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, stage_app
 from stages.common.comparison import SUMMARY_HEADER, diff_header, diff_rows, summary_rows
 from stages.common.io import read_json, write_bytes
 from stages.common.params import load_params
@@ -167,6 +167,11 @@ def render_index(reports: Path, featurizers: list[str]) -> str:
         '<p>Sections: <a href="#compare">featurizers</a> · <a href="#plots">plots</a> · '
         '<a href="#data">data</a> · <a href="#cars">used-car lesson</a> · <a href="#fahrenheit">C → F lesson</a>. '
         "Written by <code>dvc repro</code> (stage <code>report</code>).</p>",
+        *(
+            [f"<p><strong>Partial report:</strong> {', '.join(compare['left_out'])} left out of this run.</p>"]
+            if compare.get("left_out")
+            else []
+        ),
         '<section id="compare">' + compare_section(compare, reports) + "</section>",
         '<section id="plots"><h2>Plots per featurizer (test split)</h2>'
         + "".join(featurizer_section(name, reports) for name in featurizers)
@@ -185,9 +190,12 @@ def render_index(reports: Path, featurizers: list[str]) -> str:
 
 @app.command()
 @reports_errors
-def main(reports: Path = typer.Option(Path("reports"), help="the reports directory (read and written)")) -> None:
+def main(
+    reports: Path = typer.Option(Path("reports"), help="the reports directory (read and written)"),
+    only: OnlyOption = None,
+) -> None:
     """Write reports/index.html from compare, explore and every featurizer's figures."""
-    page = render_index(reports, load_params().featurizers)
+    page = render_index(reports, covered_featurizers(load_params().featurizers, only)[0])
     write_bytes(reports / "index.html", page.encode())
     typer.echo(f"wrote {reports / 'index.html'} ({len(page) / 1e6:.1f} MB)")
 

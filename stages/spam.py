@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,13 +106,36 @@ def repro(
         built_on = f" and {', '.join(plan.built_on_left_out)}, built on them" if plan.built_on_left_out else ""
         typer.echo(
             f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
-            f"the DVC remote){built_on}; {', '.join(aggregates)} wait for them. {advice}"
+            f"the DVC remote){built_on}; {' and '.join(aggregates)} cover the rest, marked partial, and DVC lists "
+            f"them as waiting. {advice}"
         )
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
     command = [*DVC, "repro", "--pull", *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
-    # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
-    os.execv(command[0], command)
+    if not plan.left_out or targets:
+        # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
+        os.execv(command[0], command)
+    if code := run_in_foreground(command):
+        raise typer.Exit(code)
+    # The aggregates over what this run has, outside DVC: their DVC stages still wait for every featurizer.
+    only = ",".join(name for name in params.featurizers if name not in [*plan.left_out, *plan.built_on_left_out])
+    for stage in ("compare", "report"):
+        if code := run_in_foreground([sys.executable, "-m", f"stages.{stage}", "--only", only]):
+            raise typer.Exit(code)
+
+
+def run_in_foreground(command: list[str]) -> int:
+    """Run a child to its end; a SIGTERM to us goes to it (Ctrl-C reaches it directly), so none is orphaned."""
+    child = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the child got the same Ctrl-C: wait for it to stop
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:

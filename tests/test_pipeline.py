@@ -149,6 +149,9 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     }
     assert (project / "params.yaml").read_bytes() == params_before
     assert (project / "reports" / "metrics" / "bow.json").exists()
+    # compare and report cover what is here, outside DVC, and say the rest is missing
+    assert "Partial: bart left out" in (project / "reports" / "compare.md").read_text()
+    assert "Partial report:</strong> bart left out" in (project / "reports" / "index.html").read_text()
     again = run(project, "spam", "repro")
     assert ran_stages(again) == set() and (project / "params.yaml").read_bytes() == params_before
     listed = set(re.findall(r"^(\S+):$", run(project, "dvc", "status"), re.M))

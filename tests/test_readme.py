@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 # (pattern searched in a command, why it cannot run here)
 SKIPPED = [
-    (r"-m pytest|^pytest\b", "the test suite itself (CI runs it)"),
+    (r"-m pytest|^pytest\b|\.ci/run\b", "the test suite itself (CI runs it)"),
     (r"\bspam serve\b", "blocks serving the web app (tests/test_app.py drives it)"),
     (r"\bhf download\b|huggingface-cli", "needs the Hugging Face hub"),
     (r"ssh://|s3://|gs://|azure://|dvc\[(ssh|s3|gs|azure)\]|\.\[ssh\]", "a team remote (tests/test_remote.py)"),
@@ -54,6 +54,7 @@ def test_bash_blocks_are_found_and_skips_are_explained():
     commands = bash_commands(readme)
     assert any("spam repro" in c for c in commands)
     assert runnable("bash .ci/setup && .venv/bin/python -m pytest") is None
+    assert runnable("bash .ci/run") is None
     assert runnable("bash .ci/setup && source .venv/bin/activate && spam repro") == (
         "source .venv/bin/activate && spam repro"
     )

@@ -156,3 +156,35 @@ def test_bow_and_tfidf_predict_import_no_torch_pandas_or_sklearn(tmp_path, featu
     *rows, imported = done.stdout.splitlines()
     assert json.loads(rows[-1])["featurizer"] == (featurizer or "tfidf"), done.stdout + done.stderr
     assert json.loads(imported) == []
+
+
+def test_sigterm_reaches_the_foreground_child_and_nothing_is_orphaned(tmp_path):
+    """spam repro's non-exec path (encoders left out) runs dvc as a child: a SIGTERM to spam must stop it too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "child.pid"
+    child = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from stages.spam import run_in_foreground; run_in_foreground([{sys.executable!r}, '-c', {child!r}])",
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    child_pid = int(marker.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=20) == 0  # run_in_foreground returned the child's code; the parent went on
+    time.sleep(0.2)
+    try:
+        os.kill(child_pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive, "the child outlived a SIGTERM to spam"

@@ -122,6 +122,25 @@ def stage_featurizer(featurizer: str | None) -> str:
     return check_name(featurizer)
 
 
+# compare and report cover params.yaml's `featurizers`; `spam repro` narrows them to what it could build
+# when it leaves encoders out (run outside DVC then, so `dvc status` keeps listing both as waiting).
+OnlyOption = Annotated[
+    str | None,
+    typer.Option("--only", help="comma-separated featurizers to cover instead of params.yaml's `featurizers`"),
+]
+
+
+def covered_featurizers(featurizers: list[str], only: str | None) -> tuple[list[str], list[str]]:
+    """(featurizers covered, featurizers left out): `only` narrows params.yaml's list, in its order."""
+    if only is None:
+        return list(featurizers), []
+    wanted = [check_name(name.strip()) for name in only.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in featurizers]
+    if unknown or not wanted:
+        raise StageError(f"--only {clip(only)!r}: name featurizers from params.yaml's featurizers {featurizers}")
+    return [n for n in featurizers if n in wanted], [n for n in featurizers if n not in wanted]
+
+
 MessagesOption = Annotated[Path, typer.Option(help="prepared messages (Parquet: id, text, label)")]
 SplitOption = Annotated[Path, typer.Option(help="the split (Parquet: id, split)")]
 FeaturesDirOption = Annotated[Path | None, typer.Option(help="default: data/features/FEATURIZER")]
