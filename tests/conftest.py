@@ -28,8 +28,19 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+class NoAliasDumper(yaml.SafeDumper):
+    """params.yaml refuses YAML aliases, which PyYAML writes for an object that appears twice."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def params_yaml(params: dict) -> str:
+    return yaml.dump(params, Dumper=NoAliasDumper, sort_keys=False)
+
+
 def write_params(directory: Path, params: dict) -> None:
-    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (directory / "params.yaml").write_text(params_yaml(params))
 
 
 # The end-to-end project, built and run once per session: tests/test_pipeline.py and tests/test_app.py share it.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, write_params
 from tests.test_download import closed_port
 
 # What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
@@ -64,7 +64,7 @@ def set_param(project: Path, dotted: str, value) -> None:
     for key in parents:
         node = node[key]
     node[leaf] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(project, params)
 
 
 def copy_project(copy: Path, extra: tuple[str, ...] = (), **params) -> Path:

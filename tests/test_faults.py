@@ -469,9 +469,8 @@ def test_lone_surrogates_get_a_verdict_and_a_note_never_a_traceback(trained):
     predictors = {"bow": load_predictor("bow")}
     for message in ("\ud800 WIN a free prize", "free \udfff\ud83d prize \x00", "\ud800"):
         note, table, bars, *highlights = classify(message, predictors)
-        frame = table.get("value") if isinstance(table, dict) else table  # gr.update(value=..., visible=...)
-        rows = frame.to_dict("records") if frame is not None else []
-        shown = json.dumps([note, rows, highlights], ensure_ascii=False, default=str)
+        rows = table["value"].to_dict("records") if "value" in table else []  # gr.update: hidden when empty
+        shown = json.dumps([note, rows, [h.get("value") for h in highlights]], ensure_ascii=False)
         shown.encode("utf-8")  # what the browser gets: a lone surrogate here would fail to encode
         assert "replaced by" in note or "nothing to classify" in note
 
@@ -492,7 +491,7 @@ def test_uploads_are_capped(tmp_path, monkeypatch):
         "launch",
         lambda self, **kw: launched.update(app=self) or launch(self, **{**kw, "prevent_thread_lock": True}),
     )
-    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)  # serve() returns; the test stops it
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)  # serve() blocks after launching
     port = free_port()
     app_module.serve("127.0.0.1", port)
 

@@ -1,16 +1,15 @@
 import pytest
-import yaml
 
 from stages.common.cli import StageError
 from stages.common.params import load_params
-from tests.conftest import real_params
+from tests.conftest import params_yaml, real_params
 
 
 def load_with(tmp_path, change) -> None:
     params = real_params()
     change(params)
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(params_yaml(params))
     return load_params(path)
 
 

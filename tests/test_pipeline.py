@@ -89,7 +89,8 @@ def test_one_featurizer_param_reruns_only_that_featurizer(project, first_run):
     # compare and report read every featurizer's results, so they follow
     assert ran_stages(run(project, "dvc", "repro")) == {"train@tfidf", "evaluate@tfidf", "compare", "report"}
     assert "train.tfidf.lr" in run(project, "dvc", "params", "diff")
-    assert "reports/metrics/tfidf.json" in run(project, "dvc", "metrics", "diff")
+    # --all: on the sample data the new lr may leave every test metric as it was
+    assert "reports/metrics/tfidf.json" in run(project, "dvc", "metrics", "diff", "--all")
 
 
 def test_cars_param_reruns_only_the_cars_lesson(project, first_run):
