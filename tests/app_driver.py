@@ -8,6 +8,7 @@ and of the report:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -47,7 +48,14 @@ def note_for(page, message: str) -> str:
     before = page.locator("body").inner_text()
     page.get_by_label("SMS message").fill(message)
     page.get_by_role("button", name="Classify").click()
-    page.wait_for_function("before => document.body.innerText !== before", arg=before, timeout=30_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    busy = "() => document.body.innerText.includes('processing |')"
+    with contextlib.suppress(PlaywrightTimeout):  # a fast answer can come and go before we look
+        page.wait_for_function(busy, timeout=5_000)
+    # changed, and Gradio's "processing | 0.3s" tracker gone: the answer itself, not the wait for it
+    answered = "before => { const t = document.body.innerText; return t !== before && !t.includes('processing |'); }"
+    page.wait_for_function(answered, arg=before, timeout=60_000)
     page.wait_for_timeout(300)
     return page.locator("body").inner_text()
 
