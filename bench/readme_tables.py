@@ -1,8 +1,9 @@
 """Rewrite the README's generated blocks from what the pipeline wrote, or check that they still agree.
 
 Each block sits between `<!-- generated: NAME -->` and `<!-- /generated -->` in README.md and is made
-only from committed outputs (reports/compare.json, data/prepared/summary.json) and `dvc metrics show`,
-so a README number can never drift from the run: tests/test_readme.py fails when they disagree.
+only from committed outputs (reports/compare.json, reports/seeds.json, data/prepared/summary.json) and
+`dvc metrics show`, so a README number can never drift from the run: tests/test_readme.py fails when they
+disagree.
 
     python bench/readme_tables.py           # rewrite README.md after `spam repro`
     python bench/readme_tables.py --check   # exit 1 and name the stale blocks
@@ -17,9 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
+import yaml
 
 from stages.common.comparison import markdown_table
 from stages.common.io import read_json, write_bytes
+from stages.common.seeds import SEEDS_FILE, read_seed_verdicts, seeds_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -64,7 +67,22 @@ def metrics_show(root: Path) -> str:
     return "```text\n$ dvc metrics show\n" + "\n".join(lines) + "\n```\n"
 
 
-GENERATORS: dict[str, Callable[[Path], str]] = {"results": results, "data": data, "metrics-show": metrics_show}
+def seeds(root: Path) -> str:
+    """bench/seeds.py's mean ± sd and the differences that hold on every seed (reports/seeds.json), marked
+    stale when this checkout's test MCC on its split seed differs from the seeds run's."""
+    split_seed = yaml.safe_load((root / "params.yaml").read_text())["split"]["seed"]
+    test_mcc = {path.stem: read_json(path)["test"]["mcc"] for path in sorted((root / "reports/metrics").glob("*.json"))}
+    return seeds_markdown(
+        read_seed_verdicts(root / SEEDS_FILE, test_mcc, split_seed), heading="#### Across split seeds"
+    )
+
+
+GENERATORS: dict[str, Callable[[Path], str]] = {
+    "results": results,
+    "data": data,
+    "metrics-show": metrics_show,
+    "seeds": seeds,
+}
 
 
 def render(readme: str, root: Path) -> str:

@@ -27,6 +27,7 @@ from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.metrics import ALL_METRICS_FILE
 from stages.common.params import load_params
+from stages.common.seeds import SEEDS_FILE, read_seed_verdicts, seeds_markdown
 
 app = stage_app(__doc__)
 
@@ -104,6 +105,7 @@ def main(
     predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
     eval_dir: Path = typer.Option(Path("reports/eval"), help="evaluate's metrics JSON, one directory per featurizer"),
     output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
+    seeds_file: Path = typer.Option(SEEDS_FILE, help="bench/seeds.py's results over several split seeds"),
     only: OnlyOption = None,
 ) -> None:
     """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
@@ -115,8 +117,10 @@ def main(
     predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
     report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
     report["left_out"] = left_out
+    test_mcc = {}
     for name in names:
         test = read_json(eval_dir / name / ALL_METRICS_FILE)["test"]
+        test_mcc[name] = test["mcc"]
         report["featurizers"][name]["roc_auc"] = test["roc_auc"]
         report["featurizers"][name]["pr_auc"] = test["pr_auc"]
         # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
@@ -124,7 +128,8 @@ def main(
         for key in ("brier", "ece", "ece_uncalibrated"):
             report["featurizers"][name][key] = test.get(key)
     write_json(output_dir / "compare.json", report)
-    write_bytes(output_dir / "compare.md", markdown_report(report).encode())
+    across_seeds = seeds_markdown(read_seed_verdicts(seeds_file, test_mcc, params.split.seed))
+    write_bytes(output_dir / "compare.md", (markdown_report(report) + "\n" + across_seeds).encode())
     draw_chart(report, output_dir / "figures" / "compare.png")
     best = max(names, key=lambda n: report["featurizers"][n]["mcc"])
     typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / 'compare.md'}")

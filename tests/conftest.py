@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,23 @@ SAMPLE = ROOT / "data" / "sample" / "SMSSpamCollection.sample"
 VENDORED = ROOT / "data" / "vendor" / "sms_spam" / "SMSSpamCollection"
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (free to bind, or to get connection refused from)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's `--dist loadgroup` (pyproject.toml): every test that uses the session `project`
+    runs on one worker, so it is built once; so does each slow module, so its module fixtures are built once."""
+    for item in items:
+        if "project" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("project"))
+        elif item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def real_params() -> dict:
@@ -66,3 +84,16 @@ def first_run(project: Path) -> str:
     from tests.sample_project import run
 
     return run(project, "dvc", "repro")
+
+
+@pytest.fixture
+def pipeline(project: Path, first_run: str) -> Path:
+    """The session project after its first run, for a test that edits params.yaml: afterwards the file is put
+    back and `dvc repro` brings the outputs back with it (from DVC's run cache), so no test sees another's edits."""
+    from tests.sample_project import run
+
+    before = (project / "params.yaml").read_bytes()
+    yield project
+    if (project / "params.yaml").read_bytes() != before:
+        (project / "params.yaml").write_bytes(before)
+        run(project, "dvc", "repro")

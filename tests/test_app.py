@@ -26,6 +26,7 @@ from stages.common.verdicts import (
     word_contributions,
 )
 from tests.app_driver import chromium, drive, first_look
+from tests.conftest import unused_port
 
 SPAM = "WINNER!! You have been selected for a FREE prize. Call now to claim your cash"
 HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
@@ -95,7 +96,13 @@ def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     note, *_ = classify("Free prize", {})
     assert note == NO_MODELS and "spam repro" in NO_MODELS
-    build_app(tmp_path / "reports")  # builds, with notes in place of the missing results
+    import gradio as gr
+
+    blocks = build_app(tmp_path / "reports")  # builds, with notes in place of the missing results
+    shown = "\n".join(b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and b.value)
+    assert NO_MODELS in shown
+    for note in ("No comparison yet", "used-car lesson has not run yet", "Fahrenheit lesson has not run yet"):
+        assert note in shown, shown
 
 
 def test_one_featurizer_order_everywhere(in_tmp):
@@ -105,18 +112,12 @@ def test_one_featurizer_order_everywhere(in_tmp):
     assert featurizer_order(["minilm", "zeta", "bow", "tfidf"]) == ["bow", "tfidf", "minilm", "zeta"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_app_in_a_real_browser(project, first_run):
     """`spam serve` on a free port; Chromium types a spam and a ham message and reads the verdicts shown."""
     if chromium() is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it): the app was not driven")
-    port = free_port()
+    port = unused_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(project / ".hf-home")}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     server = subprocess.Popen(

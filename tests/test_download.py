@@ -1,7 +1,6 @@
 import hashlib
 import http.server
 import io
-import socket
 import threading
 import time
 import zipfile
@@ -12,7 +11,7 @@ from typer.testing import CliRunner
 
 from stages import download
 from stages.common.params import DownloadParams
-from tests.conftest import SAMPLE, real_params, write_params
+from tests.conftest import SAMPLE, real_params, unused_port, write_params
 
 CONTENT = SAMPLE.read_bytes()
 DIGEST = hashlib.sha256(CONTENT).hexdigest()
@@ -30,12 +29,6 @@ def params_for(*sources: str, timeout: float = 1.0, deadline: float = 60.0) -> D
     return DownloadParams(
         sources=list(sources), member="SMSSpamCollection", sha256=DIGEST, timeout=timeout, deadline=deadline
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket closes
 
 
 class Server:
@@ -95,7 +88,7 @@ def test_zip_from_http_server_is_extracted():
 
 
 def test_closed_port_falls_through_to_local_copy_quickly():
-    url = f"http://127.0.0.1:{closed_port()}/x.zip"
+    url = f"http://127.0.0.1:{unused_port()}/x.zip"
     started = time.monotonic()
     source, _ = download.fetch_verified(params_for(url, str(SAMPLE)))
     assert source == str(SAMPLE)
@@ -143,7 +136,7 @@ def test_cli_all_sources_failing_names_each_and_writes_nothing(in_tmp: Path):
     params = real_params()
     bad = in_tmp / "bad.txt"
     bad.write_bytes(b"ham\thello\n")
-    missing_port = f"http://127.0.0.1:{closed_port()}/x.zip"
+    missing_port = f"http://127.0.0.1:{unused_port()}/x.zip"
     params["download"]["sources"] = [missing_port, str(bad), str(in_tmp / "nope")]
     write_params(in_tmp, params)
     result = CliRunner().invoke(download.app, [str(in_tmp / "raw" / "out")])

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from stages import prepare, spam
 from stages.common.cli import StageError, stage_featurizer
 from stages.common.params import Params, load_params, parse_params, validate_params
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, unused_port
 
 # Each line kind: (bytes of the line, parsed (label, text) or None if the parser must report it).
 text_chars = st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r")
@@ -447,6 +447,7 @@ def params_files(draw) -> bytes:
     return dump(params)
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, suppress_health_check=list(HealthCheck), deadline=None)
 @given(params_files())
 def test_params_fuzzing_gives_valid_params_or_one_error_line(data):
@@ -492,7 +493,7 @@ def test_uploads_are_capped(tmp_path, monkeypatch):
         lambda self, **kw: launched.update(app=self) or launch(self, **{**kw, "prevent_thread_lock": True}),
     )
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)  # serve() blocks after launching
-    port = free_port()
+    port = unused_port()
     app_module.serve("127.0.0.1", port)
 
     def upload(size: int) -> int:
@@ -517,14 +518,6 @@ def test_uploads_are_capped(tmp_path, monkeypatch):
         assert upload(2_000_000) == 413 and upload(1_000) == 200
     finally:
         launched["app"].close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_busy_port_is_one_line_naming_the_option():

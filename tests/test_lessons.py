@@ -90,6 +90,7 @@ def test_outliers_are_removed_from_train_only():
     assert trimmed["neuron"]["rmse"] < trimmed["neuron_untrimmed_train"]["rmse"]
 
 
+@pytest.mark.slow
 def test_price_neuron_matches_linear_regression_on_the_real_listings():
     from stages.cars_prepare import parse_listings as parse
 

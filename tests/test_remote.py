@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unused_port
 from tests.sample_project import DEFAULT_REMOTE, LEAN_TRAINING, copy_project, ran_stages, run
 from tests.tiny_models import save_tiny_bart, save_tiny_bert
 
@@ -113,12 +114,6 @@ def test_repro_pulls_the_vectors_of_a_model_it_cannot_load(clone_a, tmp_path):
 SSHD = shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if Path(p).exists()), None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def ssh_server(tmp_path):
     """OpenSSH's sshd on 127.0.0.1, its own config, host key and one authorized key; stopped after the test."""
@@ -131,7 +126,7 @@ def ssh_server(tmp_path):
     for name in ("host", "client"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
     shutil.copy(keys / "client.pub", keys / "authorized_keys")
-    port = free_port()
+    port = unused_port()
     config = keys / "sshd_config"
     config.write_text(
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {keys / 'host'}\nPidFile {keys / 'sshd.pid'}\n"

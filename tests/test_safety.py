@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from stages.common.cli import StageError
 from stages.common.encoders import load_encoder
 from stages.common.params import EncoderParams
@@ -58,15 +56,24 @@ def test_model_directory_code_is_never_executed(tmp_path):
     assert not marker.exists(), "code from the model directory ran"
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "card.json"])
-def test_neuron_is_saved_without_pickle(tmp_path, name):
+def test_neuron_is_saved_as_safetensors_not_pickle(tmp_path):
+    """save_neuron writes a safetensors file (an 8-byte header length, then JSON): never torch.save's zip of
+    pickles. The JSON card beside it is written by the train stage; tests/test_pipeline.py checks every file the
+    pipeline writes for pickle."""
+    import struct
+
     import torch
+    from safetensors import safe_open
 
     from stages.common.neuron import Standardizer, load_neuron, save_neuron
 
     model = torch.nn.Linear(3, 1)
-    save_neuron(tmp_path, model, Standardizer(None, None))
-    (tmp_path / "card.json").write_text("{}")
-    assert (tmp_path / name).read_bytes()[:2] != b"\x80\x04"  # a pickle's first bytes
-    loaded, _ = load_neuron(tmp_path)
-    assert torch.equal(loaded.weight, model.weight)
+    save_neuron(tmp_path, model, Standardizer(torch.zeros(3), torch.ones(3)))
+    (written,) = list(tmp_path.iterdir())
+    raw = written.read_bytes()
+    (header_length,) = struct.unpack("<Q", raw[:8])
+    assert raw[8:9] == b"{" and raw[8 + header_length - 1 : 8 + header_length].rstrip() in (b"}", b"")
+    with safe_open(written, framework="pt") as weights:
+        assert set(weights.keys()) == {"weight", "bias", "mean", "std"}
+    loaded, standardizer = load_neuron(tmp_path)
+    assert torch.equal(loaded.weight, model.weight) and torch.equal(standardizer.std, torch.ones(3))
