@@ -24,6 +24,7 @@ def unused_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist's `--dist loadgroup` (pyproject.toml): every test that uses the session `project`
     runs on one worker, so it is built once; so does each slow module, so its module fixtures are built once."""
