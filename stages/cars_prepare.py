@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_json, write_parquet
 from stages.common.params import load_params
 

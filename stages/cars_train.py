@@ -23,7 +23,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.params import CarsTrainParams, load_params

@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_bytes
 from stages.common.params import DownloadParams, load_params
 

@@ -13,9 +13,10 @@ import pandas as pd
 import typer
 from sklearn.feature_extraction.text import CountVectorizer
 
-from stages.common.cli import MESSAGES_FILE, MessagesOption, reports_errors, stage_app
+from stages.common.cli import MessagesOption, reports_errors, stage_app
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
+from stages.common.layout import MESSAGES_FILE
 from stages.common.params import ExploreParams, load_params
 
 app = stage_app(__doc__)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import typer
 
+from stages.common import layout
 from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, stage_app
-from stages.common.comparison import SUMMARY_HEADER, diff_header, diff_rows, summary_rows
+from stages.common.comparison import SUMMARY_HEADER, Comparison, diff_header, diff_rows, summary_rows
 from stages.common.io import read_json, write_bytes
 from stages.common.params import load_params
 
@@ -50,20 +51,20 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
     return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
-def compare_section(compare: dict, reports: Path) -> str:
+def compare_section(compare: Comparison, reports: Path) -> str:
     rows = [
         [html.escape(name), *cells, f'<a href="eval/{html.escape(name)}/metrics.json">metrics JSON</a>']
         for name, *cells in summary_rows(compare)
     ]
     parts = [
         "<h2>Featurizers on the test split</h2>",
-        f"<p>{compare['test_messages']} test messages ({compare['test_spam']} spam); intervals are 95 % "
-        f"bootstrap intervals over {compare['resamples']:,} resamples.</p>",
+        f"<p>{compare.test_messages} test messages ({compare.test_spam} spam); intervals are 95 % "
+        f"bootstrap intervals over {compare.resamples:,} resamples.</p>",
         table([*SUMMARY_HEADER, ""], rows),
         image(reports / "figures" / "compare.png", "test F1 and MCC per featurizer"),
     ]
-    baseline = compare["baseline"]
-    for name, diff in compare["vs_baseline"].items():
+    baseline = compare.baseline
+    for name, diff in compare.vs_baseline.items():
         rows = [[*cells, f'<span class="{confirmed}">{confirmed}</span>'] for *cells, confirmed in diff_rows(diff)]
         parts += [
             f"<h3>{html.escape(name)} vs {html.escape(baseline)}</h3>",
@@ -161,15 +162,16 @@ def fahrenheit_section(reports: Path) -> str:
 
 
 def render_index(reports: Path, featurizers: list[str]) -> str:
-    compare, facts = read_json(reports / "compare.json"), read_json(reports / "explore.json")
+    compare = Comparison.from_json(read_json(reports / "compare.json"))
+    facts = read_json(reports / "explore.json")
     body = [
         "<h1>spamneuron: one neuron per text representation</h1>",
         '<p>Sections: <a href="#compare">featurizers</a> · <a href="#plots">plots</a> · '
         '<a href="#data">data</a> · <a href="#cars">used-car lesson</a> · <a href="#fahrenheit">C → F lesson</a>. '
         "Written by <code>dvc repro</code> (stage <code>report</code>).</p>",
         *(
-            [f"<p><strong>Partial report:</strong> {', '.join(compare['left_out'])} left out of this run.</p>"]
-            if compare.get("left_out")
+            [f"<p><strong>Partial report:</strong> {', '.join(compare.left_out)} left out of this run.</p>"]
+            if compare.left_out
             else []
         ),
         '<section id="compare">' + compare_section(compare, reports) + "</section>",
@@ -191,7 +193,7 @@ def render_index(reports: Path, featurizers: list[str]) -> str:
 @app.command()
 @reports_errors
 def main(
-    reports: Path = typer.Option(Path("reports"), help="the reports directory (read and written)"),
+    reports: Path = typer.Option(layout.REPORTS_DIR, help="the reports directory (read and written)"),
     only: OnlyOption = None,
 ) -> None:
     """Write reports/index.html from compare, explore and every featurizer's figures."""

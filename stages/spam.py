@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, check_name, flush_output, reports_errors, write_line
+from stages.common import layout
+from stages.common.cli import flush_output, reports_errors, write_line
+from stages.common.errors import StageError, check_name
+from stages.common.layout import PARAMS_FILE
 
 if TYPE_CHECKING:
     from stages.common.params import Params
@@ -38,7 +41,6 @@ PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progr
 EXCERPT = 60
 SURROGATE = re.compile("[\ud800-\udfff]")
 
-PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
 ADD_ENCODERS = (
     "To add them: `hf download {models}`, or set featurize.<name>.model to a local directory, or `dvc pull` "
@@ -196,9 +198,7 @@ def predict(
     if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
         from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
 
-        known = load_params(PARAMS_FILE).featurize
-        if featurizer not in known:
-            raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
+        load_params(PARAMS_FILE).featurizer(featurizer)
     choice = best_featurizer() if featurizer is None else None
     if choice is not None and choice.note:
         typer.echo(choice.note, err=True)
@@ -244,10 +244,10 @@ def compare(
     check_name(new)
     if old == new:
         raise StageError(f"compare two different featurizers (got {old} twice), e.g. spam compare bow tfidf")
-    predictions = {name: read_test_predictions(Path("data/predictions") / f"{name}.parquet") for name in (old, new)}
+    predictions = {name: read_test_predictions(layout.predictions_file(name)) for name in (old, new)}
     report = compare_featurizers(predictions, old, resamples, seed)
-    write_line(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
-    write_line(diff_table(report["vs_baseline"][new], old, new))
+    write_line(f"test split: {report.test_messages} messages, {report.test_spam} spam")
+    write_line(diff_table(report.vs_baseline[new], old, new))
 
 
 @app.command()

@@ -8,7 +8,8 @@ import pandas as pd
 import typer
 from sklearn.model_selection import train_test_split
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_parquet
 from stages.common.params import SplitParams, load_params
 

@@ -106,7 +106,8 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
 
     from stages import featurize
     from stages.common.io import write_json
-    from stages.common.neuron import CARD, Standardizer, save_neuron
+    from stages.common.layout import CARD
+    from stages.common.neuron import Standardizer, save_neuron
     from stages.common.predictor import load_predictor
 
     params = real_params()

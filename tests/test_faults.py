@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stages import prepare, spam
-from stages.common.cli import StageError, stage_featurizer
+from stages.common.cli import stage_featurizer
+from stages.common.errors import StageError
 from stages.common.params import Params, load_params, parse_params, validate_params
 from tests.conftest import ROOT, SAMPLE
 
@@ -233,10 +234,12 @@ def test_training_that_diverges_is_one_line_naming_the_param(in_tmp, monkeypatch
     import scipy.sparse as sp
 
     from stages import train
+    from stages.common.features import Split
 
     huge = sp.csr_matrix(np.full((20, 3), np.inf, dtype=np.float32))  # the loss is not finite from epoch 1
     labels = np.array([0, 1] * 10, dtype=np.float32)
-    monkeypatch.setattr(train, "load_splits", lambda *args: {"train": (huge, labels), "val": (huge, labels)})
+    split = Split(np.arange(len(labels)), huge, labels)
+    monkeypatch.setattr(train, "load_splits", lambda *args: {"train": split, "val": split})
     result = CliRunner().invoke(train.app, ["bow"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from stages.cars_prepare import BadRow, parse_listings, parse_miles, parse_money
 from stages.cars_train import outlier_bounds, train_and_score
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.params import CarsTrainParams, FahrenheitParams
 from stages.fahrenheit import sweep
 from tests.conftest import ROOT

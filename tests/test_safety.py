@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from stages.common.cli import StageError
 from stages.common.encoders import load_encoder
+from stages.common.errors import StageError
 from stages.common.params import EncoderParams
 from tests.conftest import ROOT
 from tests.tiny_models import save_tiny_bert

@@ -13,7 +13,7 @@ import pytest
 from sklearn import metrics as skm
 from typer.testing import CliRunner
 
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.metrics import metrics_from_counts, paired_difference, resample_indices
 from stages.common.predictor import best_featurizer, load_predictor
 from stages.spam import app, read_messages

@@ -9,6 +9,7 @@ weights, the dense blocks' train mean and std): its parts featurize new text, `j
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,20 @@ def load_vectorizer(directory: Path) -> CountVectorizer:
     return vectorizer_from_json(read_json(Path(directory) / VECTORIZER))
 
 
-def load_splits(
-    features_dir: Path, messages_file: Path, split_file: Path
-) -> dict[str, tuple[sp.csr_matrix | np.ndarray, np.ndarray]]:
-    """Return {"train"|"val"|"test": (features, labels)}, rows matched to messages by id."""
+@dataclass(frozen=True)
+class Split:
+    """One split's rows: message ids, their features and labels (1.0 = spam), row i for ids[i]."""
+
+    ids: np.ndarray
+    features: sp.csr_matrix | np.ndarray
+    labels: np.ndarray
+
+
+SPLITS = ("train", "val", "test")
+
+
+def load_splits(features_dir: Path, messages_file: Path, split_file: Path) -> dict[str, Split]:
+    """Return {"train"|"val"|"test": Split}, rows matched to messages by id."""
     ids, matrix = load_features(features_dir)
     labels = pd.read_parquet(messages_file, columns=["id", "label"]).set_index("id")["label"]
     split = pd.read_parquet(split_file).set_index("id")["split"]
@@ -142,7 +153,9 @@ def load_splits(
     if len(missing):
         raise ValueError(f"{len(missing)} split ids have no features in {features_dir}; rerun featurize")
     out = {}
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         wanted = split.index[split.to_numpy() == name]
-        out[name] = (matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32))
+        out[name] = Split(
+            wanted.to_numpy(), matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32)
+        )
     return out

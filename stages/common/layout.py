@@ -1,12 +1,52 @@
-"""Where the pipeline keeps what it trained: directories and file names, read by the stages, `spam` and the app.
+"""Where the pipeline keeps its files: every path, as a function of the featurizer where it has one.
 
-Kept free of heavy imports: `spam predict` reads it on its fast path.
+The stages (their defaults), `spam`, the predictor and the app all read their paths here; dvc.yaml spells
+the same paths for DVC. Kept free of heavy imports: `spam predict` reads it on its fast path.
 """
 
 from pathlib import Path
 
+PARAMS_FILE = Path("params.yaml")
+
+# Shared inputs of the per-featurizer stages.
+MESSAGES_FILE = Path("data/prepared/messages.parquet")
+SPLIT_FILE = Path("data/split/split.parquet")
+EMBEDDING_CACHE = Path("data/cache/embeddings")
+
 MODELS_DIR, FEATURES_DIR, METRICS_DIR = Path("data/models"), Path("data/features"), Path("reports/metrics")
+PREDICTIONS_DIR, EVAL_DIR, TRAIN_LOG_DIR = Path("data/predictions"), Path("reports/eval"), Path("reports/train")
+REPORTS_DIR = Path("reports")
+
 WEIGHTS, CARD = "model.safetensors", "card.json"  # in data/models/NAME
+LOSS_HISTORY = "loss_history.json"  # in data/models/NAME: train's loss per epoch, what evaluate draws
 MATRIX, ROWS, VECTORIZER = "matrix.npz", "rows.parquet", "vectorizer.json"  # sparse data/features/NAME
 EMBEDDINGS, ENCODER = "embeddings.parquet", "encoder.json"  # dense data/features/NAME
 CONCAT = "concat.json"  # a concat featurizer's data/features/NAME: its parts, weights and train statistics
+ALL_METRICS = "metrics.json"  # in reports/eval/NAME: every metric of every split
+FIGURES = "figures"  # PNGs, in reports/eval/NAME
+
+
+def features_dir(featurizer: str, root: Path = FEATURES_DIR) -> Path:
+    return Path(root) / featurizer
+
+
+def model_dir(featurizer: str, root: Path = MODELS_DIR) -> Path:
+    return Path(root) / featurizer
+
+
+def train_log_dir(featurizer: str) -> Path:
+    """dvclive's loss curves for `dvc plots` (train writes them; nothing reads them back)."""
+    return TRAIN_LOG_DIR / featurizer
+
+
+def metrics_file(featurizer: str, root: Path = METRICS_DIR) -> Path:
+    """The headline that `dvc metrics show` lists."""
+    return Path(root) / f"{featurizer}.json"
+
+
+def eval_dir(featurizer: str, root: Path = EVAL_DIR) -> Path:
+    return Path(root) / featurizer
+
+
+def predictions_file(featurizer: str, root: Path = PREDICTIONS_DIR) -> Path:
+    return Path(root) / f"{featurizer}.parquet"

@@ -21,7 +21,8 @@ from sklearn.metrics import precision_recall_curve
 from torch import nn
 
 from stages.common.calibration import Calibration
-from stages.common.layout import CARD, WEIGHTS  # noqa: F401 (CARD: re-exported for the stages)
+from stages.common.errors import TrainingDiverged
+from stages.common.layout import WEIGHTS
 from stages.common.params import TrainParams
 
 Features = sp.csr_matrix | np.ndarray
@@ -95,14 +96,6 @@ class Standardizer:
         if self.mean is None:
             return features
         return (features - self.mean) / self.std
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite: the learning rate is too high for these features."""
-
-    def __init__(self, epoch: int, loss: float) -> None:
-        super().__init__(f"training diverged at epoch {epoch} (loss {loss})")
-        self.epoch, self.loss = epoch, loss
 
 
 @dataclass

@@ -9,10 +9,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 from pydantic import Strict as StrictType
 
-from stages.common.cli import NAME_PATTERN, StageError, clip
+from stages.common.errors import NAME_PATTERN, StageError, clip
+from stages.common.layout import PARAMS_FILE
 from stages.common.vectorizer import Analyzer, VectorizerKind
 
-PARAMS_FILE = Path("params.yaml")
 MAX_PARAMS_BYTES = 1_000_000  # params.yaml is ~5 KB; anything near this is a mistake or an attack
 MAX_ERRORS_SHOWN = 5
 
@@ -244,6 +244,19 @@ class Params(Strict):
         if self.text_featurizers is None and from_text != self.featurizers:
             raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {clip(from_text)}")
         return self
+
+    def featurizer(self, name: str) -> FeaturizerParams:
+        """featurize.NAME; the one `unknown featurizer` error where params.yaml has no such block."""
+        if name not in self.featurize:
+            raise StageError(f"unknown featurizer {name!r}; params.yaml has: {', '.join(self.featurize)}")
+        return self.featurize[name]
+
+    def training(self, name: str) -> TrainParams:
+        """train.NAME of a known featurizer (see `featurizer`)."""
+        self.featurizer(name)
+        if name not in self.train:
+            raise StageError(f"featurizer {name!r} has no train.{name} block in params.yaml")
+        return self.train[name]
 
     def concat_parts(self) -> dict[str, list[str]]:
         """The concat featurizers among `featurizers`, each with its parts."""

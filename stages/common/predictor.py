@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.calibration import Calibration
-from stages.common.cli import StageError, check_name
+from stages.common.errors import StageError, check_name
 from stages.common.layout import CARD, CONCAT, ENCODER, FEATURES_DIR, METRICS_DIR, MODELS_DIR, VECTORIZER, WEIGHTS
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
