@@ -29,6 +29,7 @@ from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.params import CarsTrainParams, load_params
 from stages.common.regression import fit_linear
+from stages.common.standardise import Standardiser
 
 app = stage_app(__doc__)
 CATEGORICAL = ["brand", "fuel_type", "transmission"]  # for the gradient-boosting ceiling only
@@ -58,17 +59,6 @@ def outlier_bounds(prices: pd.Series, params: CarsTrainParams) -> tuple[float, f
     return float("-inf"), float("inf")
 
 
-class Standardiser:
-    """(x - mean) / std with the train split's statistics (constant columns keep std 1)."""
-
-    def __init__(self, train: np.ndarray) -> None:
-        self.mean, std = train.mean(0), train.std(0)
-        self.std = np.where(std > 0, std, 1.0)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
-
-
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
     return {
         "rmse": round(float(root_mean_squared_error(actual, predicted)), 2),
@@ -95,27 +85,29 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
 
     predictions, losses, neuron_weights, neuron_state = {}, None, {}, {}
     for name, rows in (("neuron", kept), ("neuron_untrimmed_train", train_idx)):
-        scale_x = Standardiser(features.loc[rows].to_numpy(float))
+        scale_x = Standardiser.fit(features.loc[rows].to_numpy(float))
         target = to_target(listings.loc[rows, "price"])
-        y_mean, y_std = target.mean(), target.std()
+        scale_y = Standardiser.fit(target)
         fit = fit_linear(
-            scale_x(features.loc[rows].to_numpy(float)), (target - y_mean) / y_std, params.lr, params.epochs,
+            scale_x(features.loc[rows].to_numpy(float)), scale_y(target), params.lr, params.epochs,
             optimizer=params.optimizer, seed=params.seed,
         )  # fmt: skip
         if fit.diverged_at is not None:
             raise StageError(f"the {name} diverged at epoch {fit.diverged_at}: lower cars_train.lr ({params.lr})")
-        predictions[name] = to_price(fit.predict(scale_x(features.to_numpy(float))) * y_std + y_mean)
+        predictions[name] = to_price(scale_y.inverse(fit.predict(scale_x(features.to_numpy(float)))))
         if name == "neuron":
             losses = fit.losses
             neuron_state = {  # enough to price a car later (the app's sliders) without retraining
                 "weight": fit.weight, "bias": np.array([fit.bias]), "x_mean": scale_x.mean, "x_std": scale_x.std,
-                "y_mean": np.array([y_mean]), "y_std": np.array([y_std]),
+                "y_mean": np.array([scale_y.mean]), "y_std": np.array([scale_y.std]),
             }  # fmt: skip
             neuron_weights = {
-                "weights (per train std)": dict(zip(features.columns, np.round(fit.weight * y_std, 4), strict=True)),
-                "bias": round(fit.bias * y_std + y_mean, 4),
+                "weights (per train std)": dict(
+                    zip(features.columns, np.round(fit.weight * scale_y.std, 4), strict=True)
+                ),
+                "bias": round(float(scale_y.inverse(fit.bias)), 4),
             }
-    scale_x = Standardiser(features.loc[kept].to_numpy(float))
+    scale_x = Standardiser.fit(features.loc[kept].to_numpy(float))
     linear = LinearRegression().fit(scale_x(features.loc[kept].to_numpy(float)), to_target(listings.loc[kept, "price"]))
     predictions["linear_regression"] = to_price(linear.predict(scale_x(features.to_numpy(float))))
     predictions["predict_the_mean"] = np.full(len(listings), listings.loc[kept, "price"].mean())

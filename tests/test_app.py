@@ -39,7 +39,7 @@ def tiny_predictor() -> Predictor:
     weights = np.zeros(vectorizer.n_features)
     for word, sign in {"winner": 2, "free": 1.5, "prize": 1, "cash": 1, "lunch": -2, "home": -1}.items():
         weights[vectorizer.vocabulary[word]] = sign
-    return Predictor("bow", 0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
+    return Predictor(0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
 
 
 def test_messages_are_checked_before_scoring():

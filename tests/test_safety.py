@@ -62,10 +62,11 @@ def test_model_directory_code_is_never_executed(tmp_path):
 def test_neuron_is_saved_without_pickle(tmp_path, name):
     import torch
 
-    from stages.common.neuron import Standardizer, load_neuron, save_neuron
+    from stages.common.neuron import load_neuron, save_neuron
+    from stages.common.standardise import Standardiser
 
     model = torch.nn.Linear(3, 1)
-    save_neuron(tmp_path, model, Standardizer(None, None))
+    save_neuron(tmp_path, model, Standardiser(None, None))
     (tmp_path / "card.json").write_text("{}")
     assert (tmp_path / name).read_bytes()[:2] != b"\x80\x04"  # a pickle's first bytes
     loaded, _ = load_neuron(tmp_path)

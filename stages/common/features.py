@@ -23,6 +23,7 @@ from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.io import atomic_dir, read_json, write_json
 from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
 from stages.common.params import VectorizerParams
+from stages.common.standardise import Standardiser
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
@@ -78,10 +79,8 @@ def fit_concat(
         if sp.issparse(block):
             stats.append(None)
             continue
-        train = np.asarray(block[train_rows], dtype=np.float64)
-        std = train.std(axis=0)
-        std[std == 0] = 1.0  # a constant column carries no signal; avoid dividing by zero
-        stats.append({"mean": train.mean(axis=0).tolist(), "std": std.tolist()})
+        scale = Standardiser.fit(block[train_rows])
+        stats.append({"mean": scale.mean.tolist(), "std": scale.std.tolist()})
     return {"parts": list(parts), "weights": [float(w) for w in weights], "standardise": stats}
 
 
@@ -92,7 +91,8 @@ def join_blocks(blocks: list[sp.csr_matrix | np.ndarray], state: dict) -> sp.csr
         if stats is None:
             scaled.append(sp.csr_matrix(block, dtype=np.float32) * np.float32(weight))
         else:
-            dense = (np.asarray(block, dtype=np.float64) - stats["mean"]) / stats["std"]
+            scale = Standardiser(np.asarray(stats["mean"]), np.asarray(stats["std"]))
+            dense = scale(np.asarray(block, dtype=np.float64))
             scaled.append(sp.csr_matrix((dense * weight).astype(np.float32)))
     return sp.hstack(scaled, format="csr", dtype=np.float32)
 

@@ -23,6 +23,7 @@ import numpy as np
 from stages.common.calibration import Calibration
 from stages.common.errors import StageError, check_name
 from stages.common.layout import CARD, CONCAT, ENCODER, FEATURES_DIR, METRICS_DIR, MODELS_DIR, VECTORIZER, WEIGHTS
+from stages.common.standardise import Standardiser
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
 
@@ -32,12 +33,11 @@ class Neuron:
 
     weight: np.ndarray  # (n_features,)
     bias: float
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
+    scale: Standardiser = Standardiser()  # the identity for sparse features
 
     def logits(self, features) -> np.ndarray:
-        if self.mean is not None:
-            features = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
+        if self.scale.mean is not None:
+            features = self.scale(np.asarray(features, dtype=np.float64))
         return np.asarray(features @ self.weight, dtype=np.float64).ravel() + self.bias
 
     def spam_probability(self, features, calibration: Calibration | None = None) -> np.ndarray:
@@ -49,7 +49,6 @@ class Neuron:
 
 @dataclass
 class Predictor:
-    featurizer: str
     threshold: float
     featurize: Callable[[list[str]], object]
     neuron: Neuron
@@ -172,7 +171,7 @@ def load_neuron(model_dir: Path, featurizer: str, n_features: int) -> Neuron:
     if "std" in tensors and not (tensors["std"] > 0).all():
         raise bad("'std' must be positive")
     get = lambda key: tensors[key].astype(np.float64) if key in tensors else None  # noqa: E731
-    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), get("mean"), get("std"))
+    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), Standardiser(get("mean"), get("std")))
 
 
 def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> TextVectorizer:
@@ -201,8 +200,8 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
     neuron = load_neuron(model_dir, featurizer, n_features)
     if (feature_dir / VECTORIZER).exists():
         vectorizer = load_vectorizer(feature_dir, featurizer, n_features)
-        return Predictor(featurizer, threshold, vectorizer.transform, neuron, vectorizer, calibration)
-    return Predictor(featurizer, threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
+        return Predictor(threshold, vectorizer.transform, neuron, vectorizer, calibration)
+    return Predictor(threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
 
 
 def text_featurizer(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:

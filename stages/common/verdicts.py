@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stages.common.predictor import Predictor
+from stages.common.standardise import Standardiser
 
 MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
 WORD = re.compile(r"\S+")
@@ -97,6 +98,7 @@ def top_words(contributions: list[tuple[str, float]], count: int = 5) -> str:
 
 def price_from_sliders(state: dict[str, np.ndarray], card: dict, age: float, mileage: float) -> float:
     """The used-car neuron's price for a car of this age and mileage (age and mileage models only)."""
-    x = (np.array([age, mileage], dtype=float) - state["x_mean"]) / state["x_std"]
-    value = float(x @ state["weight"] + state["bias"][0]) * state["y_std"][0] + state["y_mean"][0]
+    scale_x, scale_y = Standardiser(state["x_mean"], state["x_std"]), Standardiser(state["y_mean"], state["y_std"])
+    standardised = scale_x(np.array([age, mileage], dtype=float)) @ state["weight"] + state["bias"]
+    value = float(scale_y.inverse(standardised)[0])
     return float(np.exp(value)) if card["target"] == "log_price" else value
