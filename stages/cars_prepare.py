@@ -22,7 +22,6 @@ from stages.common.params import load_params
 
 app = stage_app(__doc__)
 REQUIRED = ("brand", "model_year", "milage", "price")  # "milage" is the source's spelling
-OPTIONAL = ("fuel_type", "transmission", "accident", "clean_title")
 MONEY = re.compile(r"\$(\d{1,3}(?:,\d{3})*|\d+)")
 MILES = re.compile(r"(\d{1,3}(?:,\d{3})*|\d+) mi\.")
 YEAR = re.compile(r"(19|20)\d\d")

@@ -130,11 +130,11 @@ def main(
     evaluations = {name: read_json(layout.eval_dir(name, eval_dir) / layout.ALL_METRICS) for name in names}
     # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
     with_evaluation(report, evaluations, {name: params.train[name].calibration for name in names})
-    write_json(output_dir / "compare.json", report.to_json())
-    write_bytes(output_dir / "compare.md", markdown_report(report).encode())
-    draw_chart(report, output_dir / "figures" / "compare.png")
+    write_json(output_dir / layout.COMPARE_JSON, report.to_json())
+    write_bytes(output_dir / layout.COMPARE_MD, markdown_report(report).encode())
+    draw_chart(report, output_dir / layout.COMPARE_CHART)
     best = max(names, key=lambda n: report.featurizers[n].mcc)
-    typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / 'compare.md'}")
+    typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / layout.COMPARE_MD}")
 
 
 if __name__ == "__main__":

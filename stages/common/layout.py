@@ -13,9 +13,17 @@ MESSAGES_FILE = Path("data/prepared/messages.parquet")
 SPLIT_FILE = Path("data/split/split.parquet")
 EMBEDDING_CACHE = Path("data/cache/embeddings")
 
-MODELS_DIR, FEATURES_DIR, METRICS_DIR = Path("data/models"), Path("data/features"), Path("reports/metrics")
-PREDICTIONS_DIR, EVAL_DIR, TRAIN_LOG_DIR = Path("data/predictions"), Path("reports/eval"), Path("reports/train")
+MODELS_DIR, FEATURES_DIR, PREDICTIONS_DIR = Path("data/models"), Path("data/features"), Path("data/predictions")
+
+# reports/: what a person reads (the stages that write it take the directory as an option; names inside it:)
 REPORTS_DIR = Path("reports")
+EVAL, METRICS, TRAIN_LOGS = "eval", "metrics", "train"  # per-featurizer directories
+COMPARE_JSON, COMPARE_MD, COMPARE_CHART = "compare.json", "compare.md", Path("figures/compare.png")
+EXPLORE_JSON, EXPLORE_MD, EXPLORE_FIGURES = "explore.json", "explore.md", "explore"
+CARS, FAHRENHEIT = "cars", "fahrenheit"  # the regression lessons' output directories
+LESSON_METRICS = "metrics.json"  # in reports/cars and reports/fahrenheit
+INDEX = "index.html"
+EVAL_DIR, METRICS_DIR, TRAIN_LOG_DIR = REPORTS_DIR / EVAL, REPORTS_DIR / METRICS, REPORTS_DIR / TRAIN_LOGS
 
 WEIGHTS, CARD = "model.safetensors", "card.json"  # in data/models/NAME
 LOSS_HISTORY = "loss_history.json"  # in data/models/NAME: train's loss per epoch, what evaluate draws

@@ -56,7 +56,11 @@ class Predictor:
     calibration: Calibration | None = None  # fitted on val by train (train.FEATURIZER.calibration)
 
     def spam_probability(self, texts: list[str]) -> np.ndarray:
-        return self.neuron.spam_probability(self.featurize(texts), self.calibration)
+        return self.probability_of(self.featurize(texts))
+
+    def probability_of(self, features) -> np.ndarray:
+        """p(spam) of rows this predictor's `featurize` made."""
+        return self.neuron.spam_probability(features, self.calibration)
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,19 @@ def check_message(message: object) -> Checked:
     return Checked(text, " ".join(notes))
 
 
-def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
+def featurize_once(text: str, predictors: dict[str, Predictor]) -> dict[str, object]:
+    """Each model's features of `text` (one row), computed once and shared by the verdicts and the words."""
+    return {name: predictor.featurize([text]) for name, predictor in predictors.items()}
+
+
+def verdict_table(
+    text: str, predictors: dict[str, Predictor], features: dict[str, object] | None = None
+) -> pd.DataFrame:
+    """One row per model; `features` from `featurize_once` (computed here when not given)."""
+    features = features if features is not None else featurize_once(text, predictors)
     rows = []
     for name, predictor in predictors.items():
-        probability = float(predictor.spam_probability([text])[0])
+        probability = float(predictor.probability_of(features[name])[0])
         rows.append(
             {
                 "featurizer": name,
@@ -52,7 +61,7 @@ def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["featurizer", "verdict", "spam probability", "threshold"])
 
 
-def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float]]:
+def word_contributions(text: str, predictor: Predictor, row=None) -> list[tuple[str, float]]:
     """For a bag-of-words/TF-IDF neuron: each word's share of the logit, weight x feature value.
 
     A feature (word or character n-gram) found inside several words is split evenly between them, so
@@ -63,7 +72,7 @@ def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float
         return []
     analyzer = vectorizer.analyzer()
     vocabulary = vectorizer.vocabulary
-    row = vectorizer.transform([text]).tocsr()
+    row = (row if row is not None else vectorizer.transform([text])).tocsr()  # `text`'s features, one row
     weights = predictor.neuron.weight
     value_of = dict(zip(row.indices, row.data * weights[row.indices], strict=True))
     spans = [m.group() for m in WORD.finditer(text)]
