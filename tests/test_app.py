@@ -76,7 +76,7 @@ def test_highlighted_pieces_rebuild_the_message(tiny_predictor):
 
 
 def test_encoders_have_no_word_explanation(tiny_predictor):
-    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.neuron)
+    dense = Predictor(0.5, tiny_predictor.featurize, tiny_predictor.neuron)
     assert word_contributions(SPAM, dense) == [] and highlighted(SPAM, []) == [(SPAM, None)]
 
 

@@ -20,9 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common import layout
 from stages.common.calibration import Calibration
 from stages.common.errors import StageError, check_name
-from stages.common.layout import CARD, CONCAT, ENCODER, FEATURES_DIR, METRICS_DIR, MODELS_DIR, VECTORIZER, WEIGHTS
+from stages.common.layout import (
+    CARD,
+    CONCAT,
+    ENCODER,
+    FEATURES_DIR,
+    METRICS_DIR,
+    MODELS_DIR,
+    VECTORIZER,
+    WEIGHTS,
+)
 from stages.common.standardise import Standardiser
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
@@ -98,9 +108,10 @@ def best_featurizer(metrics_dir: Path = METRICS_DIR, models_dir: Path = MODELS_D
     best, chosen = max(scored, key=scored.get), max(usable, key=usable.get)
     if best == chosen:
         return Choice(chosen)
+    missing = layout.model_dir(best, models_dir) / CARD
     return Choice(
         chosen,
-        f"note: the best model, {best} (val MCC {scored[best]:.4f}), has no {Path(models_dir) / best / CARD} "
+        f"note: the best model, {best} (val MCC {scored[best]:.4f}), has no {missing} "
         f"(retraining? run `dvc repro train@{best}`); using {chosen} (val MCC {usable[chosen]:.4f}) instead",
     )
 
@@ -193,7 +204,7 @@ def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> Text
 
 
 def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir: Path = FEATURES_DIR) -> Predictor:
-    model_dir, feature_dir = Path(models_dir) / featurizer, Path(features_dir) / featurizer
+    model_dir, feature_dir = layout.model_dir(featurizer, models_dir), layout.features_dir(featurizer, features_dir)
     if not (model_dir / CARD).exists():
         known = ", ".join(trained_featurizers(models_dir)) or "none yet"
         raise StageError(
@@ -210,7 +221,7 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
 
 def text_featurizer(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:
     """texts -> features, from what the featurize stage saved in features_dir/featurizer."""
-    feature_dir, rerun = Path(features_dir) / featurizer, f"dvc repro featurize@{featurizer}"
+    feature_dir, rerun = layout.features_dir(featurizer, features_dir), f"dvc repro featurize@{featurizer}"
     if (feature_dir / VECTORIZER).exists():  # a concat's part: its own terms, not checked against a card
         try:
             return vectorizer_from_state(_read_json(feature_dir / VECTORIZER, rerun)).transform
@@ -230,7 +241,7 @@ def concat_featurize(featurizer: str, features_dir: Path) -> Callable[[list[str]
     """Featurize through the parts, then join them as the concat featurize stage did."""
     from stages.common.features import join_blocks  # scipy.sparse; a concat's encoder part imports torch anyway
 
-    path = Path(features_dir) / featurizer / CONCAT
+    path = layout.features_dir(featurizer, features_dir) / CONCAT
     rerun = f"dvc repro featurize_{featurizer}"
     state = _read_json(path, rerun)
     parts = state.get("parts") if isinstance(state, dict) else None
