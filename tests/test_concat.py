@@ -108,8 +108,8 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     from stages.common.io import write_json
     from stages.common.layout import CARD
     from stages.common.neuron import save_neuron
-    from stages.common.predictor import load_predictor
     from stages.common.standardise import Standardiser
+    from stages.user.predictor import load_predictor
 
     params = real_params()
     params["featurize"]["both"] = {"kind": "concat", "parts": ["bow", "tfidf"], "weights": [0.5, 2.0]}

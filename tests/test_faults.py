@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from stages import prepare, spam
+from stages import prepare
 from stages.common.cli import stage_featurizer
 from stages.common.errors import StageError
 from stages.common.params import Params, load_params, parse_params, validate_params
+from stages.user import spam
 from tests.conftest import ROOT, SAMPLE
 
 # Each line kind: (bytes of the line, parsed (label, text) or None if the parser must report it).
@@ -343,7 +344,7 @@ def test_the_same_featurizer_twice_is_refused(trained):
 
 def spam_cli(cwd: Path, shell: str) -> subprocess.CompletedProcess:
     """`spam ...` run by bash in `cwd`, so that the test can close or redirect its standard streams."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPAM": f"{sys.executable} -m stages.spam"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPAM": f"{sys.executable} -m stages.user.spam"}
     return subprocess.run(["bash", "-c", shell], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -466,8 +467,8 @@ def test_params_fuzzing_gives_valid_params_or_one_error_line(data):
 
 # The app: odd Unicode, uploads, a busy port.
 def test_lone_surrogates_get_a_verdict_and_a_note_never_a_traceback(trained):
-    from stages.app import classify
-    from stages.common.predictor import load_predictor
+    from stages.user.app import classify
+    from stages.user.predictor import load_predictor
 
     predictors = {"bow": load_predictor("bow")}
     for message in ("\ud800 WIN a free prize", "free \udfff\ud83d prize \x00", "\ud800"):
@@ -485,7 +486,7 @@ def test_uploads_are_capped(tmp_path, monkeypatch):
 
     import gradio as gr
 
-    from stages import app as app_module
+    from stages.user import app as app_module
 
     monkeypatch.chdir(tmp_path)
     launched, launch = {}, gr.Blocks.launch

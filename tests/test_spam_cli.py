@@ -21,8 +21,8 @@ from stages.common.metrics import (
     resample_indices,
     resampled_metrics,
 )
-from stages.common.predictor import best_featurizer, load_predictor
-from stages.spam import app, read_messages
+from stages.user.predictor import best_featurizer, load_predictor
+from stages.user.spam import app, read_messages
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_bow_and_tfidf_predict_import_no_torch_pandas_or_sklearn(tmp_path, featu
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     chosen = ["--featurizer", featurizer] if featurizer else []
     probe = (
-        "import sys, json; from typer.testing import CliRunner; from stages.spam import app; "
+        "import sys, json; from typer.testing import CliRunner; from stages.user.spam import app; "
         f"result = CliRunner().invoke(app, ['predict', *{chosen!r}, '--json', 'WIN a free prize']); "
         f"print(result.output.strip()); print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
@@ -183,7 +183,7 @@ def test_sigterm_reaches_the_foreground_child_and_nothing_is_orphaned(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from stages.spam import run_in_foreground; run_in_foreground([{sys.executable!r}, '-c', {child!r}])",
+            f"from stages.user.spam import run_in_foreground; run_in_foreground([{sys.executable!r}, '-c', {child!r}])",
         ]
     )
     deadline = time.monotonic() + 30

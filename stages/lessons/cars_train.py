@@ -27,9 +27,11 @@ from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
+from stages.common.layout import CARS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
-from stages.common.regression import fit_linear
 from stages.common.standardise import Standardiser
+from stages.lessons.regression import fit_linear
+from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS
 
 app = stage_app(__doc__)
 CATEGORICAL = ["brand", "fuel_type", "transmission"]  # for the gradient-boosting ceiling only
@@ -187,7 +189,7 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
 @reports_errors
 def main(
     listings_file: Path = typer.Option(Path("data/cars/listings.parquet"), help="cars_prepare's output"),
-    output: Path = typer.Option(Path("reports/cars"), help="metrics.json, DVC plot data, figures/"),
+    output: Path = typer.Option(REPORTS_DIR / CARS, help="metrics.json, DVC plot data, figures/"),
 ) -> None:
     """Train the used-car price neuron and its peers (params: cars_train)."""
     params = load_params().cars_train
@@ -204,10 +206,10 @@ def main(
                 "mileage_vs_price", listings[["mileage", "price"]], x="mileage", y="price", template="scatter",
                 title="Mileage vs price",
             )  # fmt: skip
-        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / LESSON_METRICS, metrics)
         save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data["neuron_state"].items()},
-                  str(tmp / "neuron.safetensors"))  # fmt: skip
-        write_json(tmp / "neuron.json", {"features": list(plot_data["features"].columns), "target": params.target,
+                  str(tmp / NEURON_WEIGHTS))  # fmt: skip
+        write_json(tmp / NEURON_CARD, {"features": list(plot_data["features"].columns), "target": params.target,
                                          "reference_year": params.reference_year})  # fmt: skip
         draw_figures(listings, plot_data, tmp / "figures")
     rmse = ", ".join(f"{name} {row['rmse']:,.0f}" for name, row in metrics["test_full"].items())

@@ -8,11 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from stages.common.predictor import Predictor
-from stages.common.standardise import Standardiser
+from stages.user.predictor import Predictor
 
 MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
 WORD = re.compile(r"\S+")
@@ -103,11 +101,3 @@ def highlighted(text: str, contributions: list[tuple[str, float]]) -> list[tuple
 def top_words(contributions: list[tuple[str, float]], count: int = 5) -> str:
     ranked = sorted(contributions, key=lambda pair: -abs(pair[1]))[:count]
     return ", ".join(f"{word} ({value:+.2f})" for word, value in ranked if value) or "no known words"
-
-
-def price_from_sliders(state: dict[str, np.ndarray], card: dict, age: float, mileage: float) -> float:
-    """The used-car neuron's price for a car of this age and mileage (age and mileage models only)."""
-    scale_x, scale_y = Standardiser(state["x_mean"], state["x_std"]), Standardiser(state["y_mean"], state["y_std"])
-    standardised = scale_x(np.array([age, mileage], dtype=float)) @ state["weight"] + state["bias"]
-    value = float(scale_y.inverse(standardised)[0])
-    return float(np.exp(value)) if card["target"] == "log_price" else value

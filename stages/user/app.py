@@ -22,12 +22,12 @@ from stages.common import layout  # noqa: E402
 from stages.common.io import read_json  # noqa: E402
 from stages.common.layout import PARAMS_FILE, REPORTS_DIR  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
-from stages.common.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
-from stages.common.verdicts import (  # noqa: E402
+from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS, price_from_sliders  # noqa: E402
+from stages.user.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
+from stages.user.verdicts import (  # noqa: E402
     check_message,
     featurize_once,
     highlighted,
-    price_from_sliders,
     top_words,
     verdict_table,
     word_contributions,
@@ -161,10 +161,10 @@ def results_tab(reports: Path) -> None:
 
 def cars_tab(reports: Path) -> None:
     folder = reports / layout.CARS
-    if not (folder / "neuron.safetensors").exists():
+    if not (folder / NEURON_WEIGHTS).exists():
         gr.Markdown("The used-car lesson has not run yet: `dvc repro cars_train`.")
         return
-    state, card = load_file(str(folder / "neuron.safetensors")), read_json(folder / "neuron.json")
+    state, card = load_file(str(folder / NEURON_WEIGHTS)), read_json(folder / NEURON_CARD)
     metrics = read_json(folder / layout.LESSON_METRICS)
     rows = [{"model": name, **values} for name, values in metrics["test_trimmed"].items()]
     gr.Markdown("Test metrics on cars inside the train price bounds (see `reports/cars/metrics.json`):")

@@ -88,7 +88,7 @@ def repro(
     one `note:` line says how to add it. params.yaml is never written.
     """
     from stages.common.params import load_params
-    from stages.common.repro_plan import concat_stage, plan_repro
+    from stages.user.repro_plan import concat_stage, plan_repro
 
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
@@ -192,7 +192,7 @@ def predict(
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
     skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from stages.common.predictor import best_featurizer, load_predictor, trained_featurizers
+    from stages.user.predictor import best_featurizer, load_predictor, trained_featurizers
 
     texts, blank = read_messages(messages or [], file)
     if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
@@ -272,7 +272,7 @@ def serve(
         except OSError as exc:
             raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
     try:
-        from stages.app import serve as serve_app
+        from stages.user.app import serve as serve_app
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 
