@@ -33,3 +33,12 @@ def check_name(text: str, what: str = "featurizer") -> str:
     if re.fullmatch(NAME_PATTERN, text) is None:
         raise StageError(f"{what} {clip(text)!r} is not a valid name: use lowercase letters, digits and _")
     return text
+
+
+def utf8_text(data: bytes, source: object, advice: str) -> str:
+    """`data` as text (a BOM dropped); otherwise StageError naming the line and byte of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StageError(f"{source} is not UTF-8 text (line {line}) at byte {exc.start}: {advice}") from None

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 from pydantic import Strict as StrictType
 
-from stages.common.errors import NAME_PATTERN, StageError, clip
+from stages.common.errors import NAME_PATTERN, StageError, clip, utf8_text
 from stages.common.layout import PARAMS_FILE
 from stages.common.vectorizer import Analyzer, VectorizerKind
 
@@ -313,11 +313,7 @@ def parse_params(data: bytes, path: Path = PARAMS_FILE) -> object:
     """params.yaml's bytes as Python objects; StageError (one line) for anything that is not sane YAML."""
     if len(data) > MAX_PARAMS_BYTES:
         raise StageError(f"{path} is {len(data):,} bytes, more than the {MAX_PARAMS_BYTES:,} allowed")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise StageError(f"{path} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8") from None
+    text = utf8_text(data, path, "save it as UTF-8")
     try:
         return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (ParamsLoader is a SafeLoader)
     except yaml.MarkedYAMLError as exc:

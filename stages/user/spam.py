@@ -31,7 +31,7 @@ import typer
 
 from stages.common import layout
 from stages.common.cli import flush_output, reports_errors, write_line
-from stages.common.errors import StageError, check_name
+from stages.common.errors import StageError, check_name, utf8_text
 from stages.common.layout import PARAMS_FILE
 
 if TYPE_CHECKING:
@@ -162,11 +162,7 @@ def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], in
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise StageError(f"{source} looks binary (NUL byte on line {line}): give a text file, one message a line")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise StageError(f"{source} is not UTF-8 text (line {line}): give a text file, one message a line") from None
+    text = utf8_text(data, source, "give a text file, one message a line")
     lines = text.splitlines()
     kept = [line for line in lines if line.strip()]
     if not kept:
