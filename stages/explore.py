@@ -17,7 +17,7 @@ from stages.common import layout
 from stages.common.cli import MessagesOption, reports_errors, stage_app
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
-from stages.common.layout import MESSAGES_FILE
+from stages.common.layout import MESSAGES_FILE, SUMMARY_FILE
 from stages.common.params import ExploreParams, load_params
 
 app = stage_app(__doc__)
@@ -120,7 +120,7 @@ def markdown_report(facts: dict) -> str:
 @reports_errors
 def main(
     messages_file: MessagesOption = MESSAGES_FILE,
-    summary_file: Path = typer.Option(Path("data/prepared/summary.json"), help="prepare's summary"),
+    summary_file: Path = typer.Option(SUMMARY_FILE, help="prepare's summary"),
     output_dir: Path = typer.Option(layout.REPORTS_DIR, help="explore.md, explore.json and explore/*.png go here"),
 ) -> None:
     """Describe the prepared messages: balance, lengths, top words and examples per class."""

@@ -8,9 +8,11 @@ from pathlib import Path
 
 PARAMS_FILE = Path("params.yaml")
 
-# Shared inputs of the per-featurizer stages.
-MESSAGES_FILE = Path("data/prepared/messages.parquet")
-SPLIT_FILE = Path("data/split/split.parquet")
+RAW_FILE = Path("data/raw/SMSSpamCollection")  # download writes it, prepare reads it
+MESSAGES_FILE = Path("data/prepared/messages.parquet")  # prepare: id, text, label
+SUMMARY_FILE = Path("data/prepared/summary.json")  # prepare: lines read, duplicates dropped, ...
+SPLIT_FILE = Path("data/split/split.parquet")  # split: id, split
+CARS_LISTINGS, CARS_SUMMARY = Path("data/cars/listings.parquet"), Path("data/cars/summary.json")  # cars_prepare
 EMBEDDING_CACHE = Path("data/cache/embeddings")
 
 MODELS_DIR, FEATURES_DIR, PREDICTIONS_DIR = Path("data/models"), Path("data/features"), Path("data/predictions")

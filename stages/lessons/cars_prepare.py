@@ -18,6 +18,7 @@ import typer
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
 from stages.common.io import write_json, write_parquet
+from stages.common.layout import CARS_LISTINGS, CARS_SUMMARY
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -105,8 +106,8 @@ def parse_listings(text: str, on_bad_line: str) -> tuple[pd.DataFrame, dict]:
 @app.command()
 @reports_errors
 def main(
-    output: Path = typer.Option(Path("data/cars/listings.parquet"), help="typed listings"),
-    summary_file: Path = typer.Option(Path("data/cars/summary.json"), help="rows read, bad rows"),
+    output: Path = typer.Option(CARS_LISTINGS, help="typed listings"),
+    summary_file: Path = typer.Option(CARS_SUMMARY, help="rows read, bad rows"),
 ) -> None:
     """Parse the used-car CSV (params: cars_prepare)."""
     params = load_params().cars_prepare

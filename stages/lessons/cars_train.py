@@ -10,6 +10,7 @@ linear regression, so they must agree), and HistGradientBoosting on all columns 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
-from stages.common.layout import CARS, LESSON_METRICS, REPORTS_DIR
+from stages.common.layout import CARS, CARS_LISTINGS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
 from stages.common.standardise import Standardiser
 from stages.lessons.regression import fit_linear
@@ -69,8 +70,19 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
-def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, dict]:
-    """Every model's test metrics (full and trimmed test set) plus what the plots need."""
+@dataclass(frozen=True)
+class CarsFit:
+    """What the figures, the DVC plots and the app's sliders need from one cars_train run."""
+
+    features: pd.DataFrame  # every listing's model inputs (age, mileage, extras)
+    losses: list[float]  # the neuron's train MSE per epoch (standardised target)
+    test_actual: np.ndarray
+    test_predicted: np.ndarray  # the neuron's price for each test listing
+    neuron_state: dict[str, np.ndarray]  # weight, bias, x/y mean and std: enough to price a car later
+
+
+def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, CarsFit]:
+    """Every model's test metrics (full and trimmed test set; metrics.json as written) and the neuron's fit."""
     features = car_features(listings, params)
     train_idx, test_idx = train_test_split(listings.index, test_size=params.test, random_state=params.seed)
     low, high = outlier_bounds(listings.loc[train_idx, "price"], params)
@@ -138,19 +150,19 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
         "neuron": neuron_weights,
     }  # fmt: skip
     test_rows = position[test_idx].to_numpy()
-    plot_data = {
-        "features": features,
-        "losses": losses,
-        "test_actual": listings["price"].to_numpy()[test_rows],
-        "test_predicted": predictions["neuron"][test_rows],
-        "neuron_state": neuron_state,
-    }
-    return metrics, plot_data
+    fit = CarsFit(
+        features=features,
+        losses=losses,
+        test_actual=listings["price"].to_numpy()[test_rows],
+        test_predicted=predictions["neuron"][test_rows],
+        neuron_state=neuron_state,
+    )
+    return metrics, fit
 
 
-def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None:
+def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> None:
     figures.mkdir(parents=True, exist_ok=True)
-    age, actual, predicted = plot_data["features"]["age"], plot_data["test_actual"], plot_data["test_predicted"]
+    age, actual, predicted = plot_data.features["age"], plot_data.test_actual, plot_data.test_predicted
     drawings = {
         "mileage_vs_price": lambda ax: (
             ax.scatter(listings["mileage"], listings["price"], s=4, alpha=0.4),
@@ -172,7 +184,7 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
             ax.set(xlabel="neuron's price ($)", ylabel="actual - predicted ($)", title="Test residuals"),
         ),
         "loss": lambda ax: (
-            ax.plot(plot_data["losses"]),
+            ax.plot(plot_data.losses),
             ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
         ),
     }  # fmt: skip
@@ -188,7 +200,7 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
 @app.command()
 @reports_errors
 def main(
-    listings_file: Path = typer.Option(Path("data/cars/listings.parquet"), help="cars_prepare's output"),
+    listings_file: Path = typer.Option(CARS_LISTINGS, help="cars_prepare's output"),
     output: Path = typer.Option(REPORTS_DIR / CARS, help="metrics.json, DVC plot data, figures/"),
 ) -> None:
     """Train the used-car price neuron and its peers (params: cars_train)."""
@@ -199,7 +211,7 @@ def main(
         with Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=None) as live:
             live.log_plot(
                 "predicted_vs_actual",
-                pd.DataFrame({"actual": plot_data["test_actual"], "predicted": plot_data["test_predicted"]}),
+                pd.DataFrame({"actual": plot_data.test_actual, "predicted": plot_data.test_predicted}),
                 x="actual", y="predicted", template="scatter", title="Test: neuron's price vs actual",
             )  # fmt: skip
             live.log_plot(
@@ -207,9 +219,9 @@ def main(
                 title="Mileage vs price",
             )  # fmt: skip
         write_json(tmp / LESSON_METRICS, metrics)
-        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data["neuron_state"].items()},
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data.neuron_state.items()},
                   str(tmp / NEURON_WEIGHTS))  # fmt: skip
-        write_json(tmp / NEURON_CARD, {"features": list(plot_data["features"].columns), "target": params.target,
+        write_json(tmp / NEURON_CARD, {"features": list(plot_data.features.columns), "target": params.target,
                                          "reference_year": params.reference_year})  # fmt: skip
         draw_figures(listings, plot_data, tmp / "figures")
     rmse = ", ".join(f"{name} {row['rmse']:,.0f}" for name, row in metrics["test_full"].items())
