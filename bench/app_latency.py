@@ -1,6 +1,6 @@
 """The app's answer time per featurizer: what one click on "Classify" costs after warm-up (no HTTP).
 
-Times `stages.app.classify` (verdict, probability and, for bow/tfidf, the word explanation) for each
+Times `stages.user.app.classify` (verdict, probability and, for bow/tfidf, the word explanation) for each
 trained featurizer alone, median over --calls calls on real messages. Run after `spam repro`:
     python bench/app_latency.py [--calls 100]
 """
@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import typer
 
-from stages.app import classify, load_predictors
+from stages.user.app import classify, load_predictors
 
 
 def main(calls: int = typer.Option(100)) -> None:

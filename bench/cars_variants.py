@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stages.cars_train import train_and_score
 from stages.common.params import CarsTrainParams
+from stages.lessons.cars_train import train_and_score
 
 VARIANTS = {
     "defaults (price, IQR trim)": {},

@@ -12,18 +12,18 @@ Run after `dvc repro` (it reads data/features, data/split and params.yaml):
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from stages.common.features import load_splits
+from stages.common.features import SPLITS, Split, load_splits
+from stages.common.layout import MESSAGES_FILE, SPLIT_FILE, features_dir
 from stages.common.neuron import best_f1_threshold, predict_proba, train_neuron
 from stages.common.params import TrainParams, load_params
+from stages.common.standardise import Standardiser
 
-MESSAGES, SPLIT = "data/prepared/messages.parquet", "data/split/split.parquet"
 COURSE_RECIPE = TrainParams(optimizer="sgd", lr=0.02, epochs=10_000, patience=0, threshold=0.25)
 
 
@@ -32,11 +32,16 @@ def scores_at(y_test: np.ndarray, test_scores: np.ndarray, threshold: float) -> 
     return f1_score(y_test, predicted), matthews_corrcoef(y_test, predicted)
 
 
+def arrays(splits: dict[str, Split]) -> tuple:
+    """x_train, y_train, x_val, y_val, x_test, y_test."""
+    return tuple(part for name in SPLITS for part in (splits[name].features, splits[name].labels))
+
+
 def logistic_regression(splits) -> tuple[str, float, float, float]:
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
-    if not sp.issparse(x_train):  # dense embeddings: standardise like the neuron does
-        mean, std = x_train.mean(0), x_train.std(0) + 1e-12
-        x_train, x_val, x_test = ((x - mean) / std for x in (x_train, x_val, x_test))
+    x_train, y_train, x_val, y_val, x_test, y_test = arrays(splits)
+    if not sp.issparse(x_train):  # dense embeddings: standardise with train statistics, as the neuron does
+        scale = Standardiser.fit(x_train)
+        x_train, x_val, x_test = (scale(x) for x in (x_train, x_val, x_test))
     best = None
     started = time.perf_counter()
     for c in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100):
@@ -56,7 +61,7 @@ def logistic_regression(splits) -> tuple[str, float, float, float]:
 
 
 def neuron(splits, params: TrainParams) -> tuple[float, float, float]:
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
+    x_train, y_train, x_val, y_val, x_test, y_test = arrays(splits)
     result = train_neuron(x_train, y_train, x_val, y_val, params)
     val_scores = predict_proba(result.model, result.standardizer, x_val)
     threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
@@ -66,14 +71,15 @@ def neuron(splits, params: TrainParams) -> tuple[float, float, float]:
 def main() -> None:
     params = load_params()
     rows = []
-    built = [name for name in params.featurizers if Path("data/features", name).is_dir()]
+    built = [name for name in params.featurizers if features_dir(name).is_dir()]
     if missing := [name for name in params.featurizers if name not in built]:
         print(f"left out (no features built; offline?): {', '.join(missing)}")
     # Warm torch up once (thread pools, first-call dispatch) so that no timed fit pays for it.
-    warm = load_splits(f"data/features/{built[0]}", MESSAGES, SPLIT)
-    train_neuron(warm["val"][0], warm["val"][1], warm["val"][0], warm["val"][1], TrainParams(epochs=5))
+    warm = load_splits(features_dir(built[0]), MESSAGES_FILE, SPLIT_FILE)
+    val = warm["val"]
+    train_neuron(val.features, val.labels, val.features, val.labels, TrainParams(epochs=5))
     for name in built:
-        splits = load_splits(f"data/features/{name}", MESSAGES, SPLIT)
+        splits = load_splits(features_dir(name), MESSAGES_FILE, SPLIT_FILE)
         rows.append((name, "neuron (params.yaml)", *neuron(splits, params.train[name])))
         rows.append((name, *logistic_regression(splits)))
         if name == "bow":

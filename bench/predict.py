@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from stages.common.predictor import trained_featurizers
+from stages.user.predictor import trained_featurizers
 
 HEAVY = ("torch", "pandas", "sklearn", "transformers")
 PROBE = (
-    "import sys; from typer.testing import CliRunner; from stages.spam import app; "
+    "import sys; from typer.testing import CliRunner; from stages.user.spam import app; "
     "CliRunner().invoke(app, ['predict', '--featurizer', sys.argv[1], 'Free prize! Call now']); "
     f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules) or 'none')"
 )
@@ -40,7 +40,7 @@ def wall(command: list[str]) -> tuple[float, str]:
 def spam_command() -> list[str]:
     """The `spam` console script installed beside this Python (what a user types), else python -m."""
     script = Path(sys.executable).with_name("spam")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "stages.spam"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "stages.user.spam"]
 
 
 def main(

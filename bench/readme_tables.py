@@ -22,7 +22,8 @@ import yaml
 
 from stages.common.comparison import markdown_table
 from stages.common.io import read_json, write_bytes
-from stages.common.seeds import SEEDS_FILE, read_seed_verdicts, seeds_markdown
+from stages.common.layout import SEEDS_JSON
+from stages.common.seeds import read_seed_verdicts, seeds_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -73,7 +74,7 @@ def seeds(root: Path) -> str:
     split_seed = yaml.safe_load((root / "params.yaml").read_text())["split"]["seed"]
     test_mcc = {path.stem: read_json(path)["test"]["mcc"] for path in sorted((root / "reports/metrics").glob("*.json"))}
     return seeds_markdown(
-        read_seed_verdicts(root / SEEDS_FILE, test_mcc, split_seed), heading="#### Across split seeds"
+        read_seed_verdicts(root / SEEDS_JSON, test_mcc, split_seed), heading="#### Across split seeds"
     )
 
 

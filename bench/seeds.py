@@ -28,7 +28,7 @@ import typer
 
 from stages.common.io import write_bytes, write_json
 from stages.common.params import Params, load_params
-from stages.spam import unavailable_encoders
+from stages.user.spam import unavailable_encoders
 
 DVC = [sys.executable, "-m", "dvc"]
 METRICS = ("mcc", "f1")

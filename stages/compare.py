@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from stages.common import layout
 from stages.common.calibration import ECE_BINS
-from stages.common.cli import OnlyOption, StageError, covered_featurizers, reports_errors, stage_app
+from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, stage_app
 from stages.common.comparison import (
     SUMMARY_HEADER,
+    Comparison,
     compare_featurizers,
     diff_header,
     diff_rows,
@@ -23,28 +25,28 @@ from stages.common.comparison import (
     read_test_predictions,
     summary_rows,
 )
+from stages.common.errors import StageError
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
-from stages.common.metrics import ALL_METRICS_FILE
 from stages.common.params import load_params
-from stages.common.seeds import SEEDS_FILE, read_seed_verdicts, seeds_markdown
+from stages.common.seeds import read_seed_verdicts, seeds_markdown
 
 app = stage_app(__doc__)
 
 
-def markdown_report(report: dict) -> str:
-    baseline = report["baseline"]
+def markdown_report(report: Comparison) -> str:
+    baseline = report.baseline
     lines = [
         "# Featurizers compared on the test split",
         "",
-        f"Test split: {report['test_messages']} messages ({report['test_spam']} spam). Intervals: 95 % bootstrap, "
-        f"{report['resamples']:,} resamples (seed {report['seed']}).",
+        f"Test split: {report.test_messages} messages ({report.test_spam} spam). Intervals: 95 % bootstrap, "
+        f"{report.resamples:,} resamples (seed {report.seed}).",
         "",
         markdown_table(SUMMARY_HEADER, summary_rows(report)),
     ]
-    if report.get("left_out"):
-        lines += ["", f"Partial: {', '.join(report['left_out'])} left out of this run (`spam repro` says why)."]
-    for name, diff in report["vs_baseline"].items():
+    if report.left_out:
+        lines += ["", f"Partial: {', '.join(report.left_out)} left out of this run (`spam repro` says why)."]
+    for name, diff in report.vs_baseline.items():
         table = markdown_table(diff_header(baseline, name), diff_rows(diff))
         lines += ["", f"## {name} vs {baseline}", "", table]
     lines += [
@@ -70,24 +72,24 @@ def markdown_report(report: dict) -> str:
 CALIBRATION_HEADER = ["featurizer", "calibration", "Brier", "ECE", "ECE uncalibrated"]
 
 
-def calibration_rows(report: dict) -> list[list[str]]:
+def calibration_rows(report: Comparison) -> list[list[str]]:
     def number(value: float | None) -> str:
         return "–" if value is None else f"{value:.4f}"
 
     return [
-        [name, row["calibration"], number(row["brier"]), number(row["ece"]), number(row["ece_uncalibrated"])]
-        for name, row in report["featurizers"].items()
+        [name, row.calibration, number(row.brier), number(row.ece), number(row.ece_uncalibrated)]
+        for name, row in report.featurizers.items()
     ]
 
 
-def draw_chart(report: dict, path: Path) -> None:
+def draw_chart(report: Comparison, path: Path) -> None:
     """Bars from 0 (a cut axis would inflate the gaps), each labelled with its value; legend beside the axes."""
-    names = list(report["featurizers"])
+    names = list(report.featurizers)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 3.2, 4), dpi=100)
     for offset, metric in ((-0.19, "f1"), (0.19, "mcc")):
-        values = np.array([report["featurizers"][n][metric] for n in names])
-        ci = np.array([report["featurizers"][n][f"{metric}_ci95"] for n in names])
+        values = np.array([getattr(report.featurizers[n], metric) for n in names])
+        ci = np.array([getattr(report.featurizers[n], f"{metric}_ci95") for n in names])
         errors = np.vstack([values - ci[:, 0], ci[:, 1] - values])
         bars = ax.bar(x + offset, values, width=0.36, yerr=errors, capsize=4, label=f"test {metric.upper()}")
         ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], label_type="center", color="white", fontsize=8)
@@ -99,13 +101,23 @@ def draw_chart(report: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def with_evaluation(report: Comparison, evaluations: dict[str, dict], calibrations: dict[str, str]) -> Comparison:
+    """Add what evaluate measured on the scores (test ROC/PR-AUC, Brier, ECE) and each calibration method."""
+    for name, row in report.featurizers.items():
+        test = evaluations[name]["test"]
+        row.roc_auc, row.pr_auc = test["roc_auc"], test["pr_auc"]
+        row.calibration = calibrations[name]
+        row.brier, row.ece, row.ece_uncalibrated = test.get("brier"), test.get("ece"), test.get("ece_uncalibrated")
+    return report
+
+
 @app.command()
 @reports_errors
 def main(
-    predictions_dir: Path = typer.Option(Path("data/predictions"), help="evaluate's per-message scores"),
-    eval_dir: Path = typer.Option(Path("reports/eval"), help="evaluate's metrics JSON, one directory per featurizer"),
-    output_dir: Path = typer.Option(Path("reports"), help="where compare.json, compare.md, figures/ go"),
-    seeds_file: Path = typer.Option(SEEDS_FILE, help="bench/seeds.py's results over several split seeds"),
+    predictions_dir: Path = typer.Option(layout.PREDICTIONS_DIR, help="evaluate's per-message scores"),
+    eval_dir: Path = typer.Option(layout.EVAL_DIR, help="evaluate's metrics JSON, one directory per featurizer"),
+    output_dir: Path = typer.Option(layout.REPORTS_DIR, help="where compare.json, compare.md, figures/ go"),
+    seeds_file: Path = typer.Option(layout.SEEDS_JSON, help="bench/seeds.py's results over several split seeds"),
     only: OnlyOption = None,
 ) -> None:
     """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
@@ -114,25 +126,19 @@ def main(
     names, left_out = covered_featurizers(params.featurizers, only)
     if settings.baseline not in names:
         raise StageError(f"compare.baseline {settings.baseline!r} is not in featurizers {names}")
-    predictions = {name: read_test_predictions(predictions_dir / f"{name}.parquet") for name in names}
+    predictions = {name: read_test_predictions(layout.predictions_file(name, predictions_dir)) for name in names}
     report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
-    report["left_out"] = left_out
-    test_mcc = {}
-    for name in names:
-        test = read_json(eval_dir / name / ALL_METRICS_FILE)["test"]
-        test_mcc[name] = test["mcc"]
-        report["featurizers"][name]["roc_auc"] = test["roc_auc"]
-        report["featurizers"][name]["pr_auc"] = test["pr_auc"]
-        # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
-        report["featurizers"][name]["calibration"] = params.train[name].calibration
-        for key in ("brier", "ece", "ece_uncalibrated"):
-            report["featurizers"][name][key] = test.get(key)
-    write_json(output_dir / "compare.json", report)
+    report.left_out = left_out
+    evaluations = {name: read_json(layout.eval_dir(name, eval_dir) / layout.ALL_METRICS) for name in names}
+    # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
+    with_evaluation(report, evaluations, {name: params.train[name].calibration for name in names})
+    write_json(output_dir / layout.COMPARE_JSON, report.to_json())
+    test_mcc = {name: evaluations[name]["test"]["mcc"] for name in names}
     across_seeds = seeds_markdown(read_seed_verdicts(seeds_file, test_mcc, params.split.seed))
-    write_bytes(output_dir / "compare.md", (markdown_report(report) + "\n" + across_seeds).encode())
-    draw_chart(report, output_dir / "figures" / "compare.png")
-    best = max(names, key=lambda n: report["featurizers"][n]["mcc"])
-    typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / 'compare.md'}")
+    write_bytes(output_dir / layout.COMPARE_MD, (markdown_report(report) + "\n" + across_seeds).encode())
+    draw_chart(report, output_dir / layout.COMPARE_CHART)
+    best = max(names, key=lambda n: report.featurizers[n].mcc)
+    typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / layout.COMPARE_MD}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ from pathlib import Path, PurePosixPath
 
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_bytes
+from stages.common.layout import RAW_FILE
 from stages.common.params import DownloadParams, load_params
 
 app = stage_app(__doc__)
@@ -130,7 +132,7 @@ def fetch_verified(params: DownloadParams) -> tuple[str, bytes]:
 @app.command()
 @reports_errors
 def main(
-    output: Path = typer.Argument(Path("data/raw/SMSSpamCollection"), help="where to write the file"),
+    output: Path = typer.Argument(RAW_FILE, help="where to write the file"),
 ) -> None:
     """Download the dataset (params: download.*) and write it atomically to OUTPUT."""
     params = load_params().download

@@ -15,6 +15,7 @@ from dvclive import Live
 from scipy.special import expit
 from sklearn import metrics as skm
 
+from stages.common import layout
 from stages.common.calibration import (
     ECE_BINS,
     Calibration,
@@ -23,23 +24,21 @@ from stages.common.calibration import (
     reliability_table,
 )
 from stages.common.cli import (
-    MESSAGES_FILE,
-    SPLIT_FILE,
     FeaturesDirOption,
     FeaturizerArg,
     MessagesOption,
     ModelDirOption,
     SplitOption,
-    StageError,
     reports_errors,
     stage_app,
     stage_featurizer,
 )
-from stages.common.features import load_splits
+from stages.common.features import Split, load_splits
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
-from stages.common.metrics import ALL_METRICS_FILE, classification_metrics, headline
-from stages.common.neuron import CARD, load_neuron, predict_logits
+from stages.common.layout import ALL_METRICS, CARD, FIGURES, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
+from stages.common.metrics import classification_metrics, headline
+from stages.common.neuron import load_neuron, predict_logits
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -64,7 +63,7 @@ def save_figures(
         ),
     }
     if not loss.empty:
-        drawings["loss.png"] = lambda ax: loss.plot(x="step", ax=ax, xlabel="epoch", ylabel="loss", logy=True)
+        drawings["loss.png"] = lambda ax: loss.plot(x="epoch", ax=ax, xlabel="epoch", ylabel="loss", logy=True)
     for name, draw in drawings.items():
         fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
         draw(ax)
@@ -110,32 +109,36 @@ def draw_reliability(path: Path, title: str, tables: dict[str, list[dict]], meth
     save_figure(fig, path)
 
 
-def read_loss_curves(train_log: Path) -> pd.DataFrame:
-    """The train stage's dvclive curves as one frame: step, train, val."""
-    frames = []
-    for part in ("train", "val"):
-        path = train_log / "plots" / "metrics" / "loss" / f"{part}.tsv"
-        if path.exists():
-            frames.append(pd.read_csv(path, sep="\t")[["step", part]])
-    if not frames:
-        return pd.DataFrame()
-    return frames[0].merge(frames[1], on="step") if len(frames) == 2 else frames[0]
+def loss_curves(history: list[dict]) -> pd.DataFrame:
+    """train's loss history (data/models/F/loss_history.json) as one frame: epoch, train, val."""
+    frame = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss"])
+    return frame.rename(columns={"train_loss": "train", "val_loss": "val"})
 
 
-def predictions_table(split_file: Path, splits: dict, scores: dict, threshold: float) -> pd.DataFrame:
-    """id, split, label, score, predicted: what the compare stage resamples (rows in load_splits' order)."""
-    split = pd.read_parquet(split_file)
+def split_report(splits: dict[str, Split], scores: dict, logits: dict, threshold: float) -> dict:
+    """{split: every metric} of the printed probabilities, with calibration metrics before and after."""
+    return {
+        name: _round(
+            classification_metrics(split.labels, scores[name], threshold)
+            | calibration_metrics(split.labels, scores[name], expit(logits[name]))
+        )
+        for name, split in splits.items()
+    }
+
+
+def predictions_table(splits: dict[str, Split], scores: dict, threshold: float) -> pd.DataFrame:
+    """id, split, label, score, predicted: what the compare stage resamples."""
     frames = [
         pd.DataFrame(
             {
-                "id": split.loc[split["split"] == name, "id"].to_numpy(),
+                "id": split.ids,
                 "split": name,
-                "label": splits[name][1].astype(int),
+                "label": split.labels.astype(int),
                 "score": scores[name],
                 "predicted": (scores[name] >= threshold).astype(int),
             }
         )
-        for name in splits
+        for name, split in splits.items()
     ]
     return pd.concat(frames, ignore_index=True)
 
@@ -148,40 +151,32 @@ def main(
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
     model_dir: ModelDirOption = None,
-    train_log: Path = typer.Option(None, help="default: reports/train/FEATURIZER"),
     metrics_file: Path = typer.Option(
-        None, help="the headline for `dvc metrics show`; default: reports/metrics/FEATURIZER.json"
+        None, help=f"the headline for `dvc metrics show`; default: {layout.METRICS_DIR}/FEATURIZER.json"
     ),
-    eval_dir: Path = typer.Option(None, help="every metric, plots and PNGs; default: reports/eval/FEATURIZER"),
-    predictions_file: Path = typer.Option(None, help="default: data/predictions/FEATURIZER.parquet"),
+    eval_dir: Path = typer.Option(None, help=f"every metric, plots and PNGs; default: {layout.EVAL_DIR}/FEATURIZER"),
+    predictions_file: Path = typer.Option(None, help=f"default: {layout.PREDICTIONS_DIR}/FEATURIZER.parquet"),
 ) -> None:
     """Evaluate FEATURIZER's neuron on every split."""
     featurizer = stage_featurizer(featurizer)
-    if featurizer not in load_params().featurizers:
-        raise StageError(f"featurizer {featurizer!r} is not listed in params.yaml `featurizers`")
-    features_dir = features_dir or Path("data/features") / featurizer
-    model_dir = model_dir or Path("data/models") / featurizer
-    train_log = train_log or Path("reports/train") / featurizer
-    metrics_file = metrics_file or Path("reports/metrics") / f"{featurizer}.json"
-    eval_dir = eval_dir or Path("reports/eval") / featurizer
-    predictions_file = predictions_file or Path("data/predictions") / f"{featurizer}.parquet"
+    load_params().featurizer(featurizer)
+    features_dir = features_dir or layout.features_dir(featurizer)
+    model_dir = model_dir or layout.model_dir(featurizer)
+    metrics_file = metrics_file or layout.metrics_file(featurizer)
+    eval_dir = eval_dir or layout.eval_dir(featurizer)
+    predictions_file = predictions_file or layout.predictions_file(featurizer)
 
     model, standardizer = load_neuron(model_dir)
     card = read_json(model_dir / CARD)
     threshold = card["threshold"]
     calibration = Calibration.from_card(card.get("calibration")) or Calibration()
     splits = load_splits(features_dir, messages_file, split_file)
-    logits = {name: predict_logits(model, standardizer, x) for name, (x, _) in splits.items()}
+    logits = {name: predict_logits(model, standardizer, split.features) for name, split in splits.items()}
     scores = {name: expit(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
-    report = {
-        name: _round(
-            classification_metrics(splits[name][1], scores[name], threshold)
-            | calibration_metrics(splits[name][1], scores[name], expit(logits[name]))
-        )
-        for name in splits
-    }
+    report = split_report(splits, scores, logits, threshold)
 
-    labels, test_scores = splits["test"][1].astype(int), scores["test"]
+    labels, test_scores = splits["test"].labels.astype(int), scores["test"]
+    loss = loss_curves(read_json(model_dir / LOSS_HISTORY))
     with atomic_dir(eval_dir) as tmp:
         with Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=None) as live:
             live.log_sklearn_plot("roc", labels, test_scores, drop_intermediate=True)
@@ -192,11 +187,11 @@ def main(
             "uncalibrated": reliability_table(labels, expit(logits["test"])),
         }
         write_json(tmp / "plots" / "custom" / "reliability.json", reliability_rows(reliability, calibration.method))
-        save_figures(tmp / "figures", featurizer, labels, test_scores, threshold, read_loss_curves(train_log))
-        draw_reliability(tmp / "figures" / "reliability.png", featurizer, reliability, calibration.method)
-        write_json(tmp / ALL_METRICS_FILE, report)  # replaces dvclive's empty metrics.json
+        save_figures(tmp / FIGURES, featurizer, labels, test_scores, threshold, loss)
+        draw_reliability(tmp / FIGURES / "reliability.png", featurizer, reliability, calibration.method)
+        write_json(tmp / ALL_METRICS, report)  # replaces dvclive's empty metrics.json
     write_json(metrics_file, headline(report))
-    write_parquet(predictions_table(split_file, splits, scores, threshold), predictions_file)
+    write_parquet(predictions_table(splits, scores, threshold), predictions_file)
     test = report["test"]
     typer.echo(
         f"{featurizer} test: f1 {test['f1']:.4f}, mcc {test['mcc']:.4f}, roc_auc {test['roc_auc']:.4f}, "

@@ -13,9 +13,11 @@ import pandas as pd
 import typer
 from sklearn.feature_extraction.text import CountVectorizer
 
-from stages.common.cli import MESSAGES_FILE, MessagesOption, reports_errors, stage_app
+from stages.common import layout
+from stages.common.cli import MessagesOption, reports_errors, stage_app
 from stages.common.figures import plt, save_figure
 from stages.common.io import read_json, write_bytes, write_json
+from stages.common.layout import MESSAGES_FILE, SUMMARY_FILE
 from stages.common.params import ExploreParams, load_params
 
 app = stage_app(__doc__)
@@ -118,17 +120,17 @@ def markdown_report(facts: dict) -> str:
 @reports_errors
 def main(
     messages_file: MessagesOption = MESSAGES_FILE,
-    summary_file: Path = typer.Option(Path("data/prepared/summary.json"), help="prepare's summary"),
-    output_dir: Path = typer.Option(Path("reports"), help="explore.md, explore.json and explore/*.png go here"),
+    summary_file: Path = typer.Option(SUMMARY_FILE, help="prepare's summary"),
+    output_dir: Path = typer.Option(layout.REPORTS_DIR, help="explore.md, explore.json and explore/*.png go here"),
 ) -> None:
     """Describe the prepared messages: balance, lengths, top words and examples per class."""
     params = load_params().explore
     messages = pd.read_parquet(messages_file)
     facts = describe_messages(messages, read_json(summary_file), params)
-    draw_figures(messages, facts, output_dir / "explore")
-    write_json(output_dir / "explore.json", facts)
-    write_bytes(output_dir / "explore.md", markdown_report(facts).encode())
-    typer.echo(f"wrote {output_dir / 'explore.md'}")
+    draw_figures(messages, facts, output_dir / layout.EXPLORE_FIGURES)
+    write_json(output_dir / layout.EXPLORE_JSON, facts)
+    write_bytes(output_dir / layout.EXPLORE_MD, markdown_report(facts).encode())
+    typer.echo(f"wrote {output_dir / layout.EXPLORE_MD}")
 
 
 if __name__ == "__main__":

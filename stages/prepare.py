@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_json, write_parquet
+from stages.common.layout import MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -148,9 +150,9 @@ def prepare_messages(raw: bytes, on_bad_line: str, decode_html_entities: bool = 
 @app.command()
 @reports_errors
 def main(
-    raw_file: Path = typer.Argument(Path("data/raw/SMSSpamCollection")),
-    output: Path = typer.Argument(Path("data/prepared/messages.parquet")),
-    summary_file: Path = typer.Argument(Path("data/prepared/summary.json")),
+    raw_file: Path = typer.Argument(RAW_FILE),
+    output: Path = typer.Argument(MESSAGES_FILE),
+    summary_file: Path = typer.Argument(SUMMARY_FILE),
 ) -> None:
     """Validate, decode HTML entities in and deduplicate RAW_FILE (params: prepare) into OUTPUT (Parquet)."""
     params = load_params().prepare

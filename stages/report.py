@@ -12,8 +12,9 @@ from pathlib import Path
 
 import typer
 
+from stages.common import layout
 from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, stage_app
-from stages.common.comparison import SUMMARY_HEADER, diff_header, diff_rows, summary_rows
+from stages.common.comparison import SUMMARY_HEADER, Comparison, diff_header, diff_rows, summary_rows
 from stages.common.io import read_json, write_bytes
 from stages.common.params import load_params
 
@@ -50,20 +51,20 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
     return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
-def compare_section(compare: dict, reports: Path) -> str:
+def compare_section(compare: Comparison, reports: Path) -> str:
     rows = [
         [html.escape(name), *cells, f'<a href="eval/{html.escape(name)}/metrics.json">metrics JSON</a>']
         for name, *cells in summary_rows(compare)
     ]
     parts = [
         "<h2>Featurizers on the test split</h2>",
-        f"<p>{compare['test_messages']} test messages ({compare['test_spam']} spam); intervals are 95 % "
-        f"bootstrap intervals over {compare['resamples']:,} resamples.</p>",
+        f"<p>{compare.test_messages} test messages ({compare.test_spam} spam); intervals are 95 % "
+        f"bootstrap intervals over {compare.resamples:,} resamples.</p>",
         table([*SUMMARY_HEADER, ""], rows),
-        image(reports / "figures" / "compare.png", "test F1 and MCC per featurizer"),
+        image(reports / layout.COMPARE_CHART, "test F1 and MCC per featurizer"),
     ]
-    baseline = compare["baseline"]
-    for name, diff in compare["vs_baseline"].items():
+    baseline = compare.baseline
+    for name, diff in compare.vs_baseline.items():
         rows = [[*cells, f'<span class="{confirmed}">{confirmed}</span>'] for *cells, confirmed in diff_rows(diff)]
         parts += [
             f"<h3>{html.escape(name)} vs {html.escape(baseline)}</h3>",
@@ -73,12 +74,13 @@ def compare_section(compare: dict, reports: Path) -> str:
 
 
 def featurizer_section(name: str, reports: Path) -> str:
-    figures = reports / "eval" / name / "figures"
+    figures = layout.eval_dir(name, reports / layout.EVAL) / layout.FIGURES
     images = "".join(image(figures / f"{figure}.png", f"{name} {figure}") for figure in FIGURES)
     return f'<h3 id="{html.escape(name)}">{html.escape(name)}</h3><div class="figures">{images}</div>'
 
 
 def explore_section(facts: dict, reports: Path) -> str:
+    explore = reports / layout.EXPLORE_FIGURES
     rows = [
         [
             name,
@@ -95,9 +97,9 @@ def explore_section(facts: dict, reports: Path) -> str:
         f"{facts['duplicates_dropped']:,} exact duplicates dropped: {facts['messages']:,} messages.</p>",
         table(["class", "messages", "share", "median characters", "median words"], rows),
         '<div class="figures">'
-        + "".join(image(reports / "explore" / f"{figure}.png", figure) for figure in ("class_balance", "lengths"))
+        + "".join(image(explore / f"{figure}.png", figure) for figure in ("class_balance", "lengths"))
         + "</div>",
-        image(reports / "explore" / "top_tokens.png", "top words per class", "wide"),  # too dense for a thumbnail
+        image(explore / "top_tokens.png", "top words per class", "wide"),  # too dense for a thumbnail
     ]
     for name, row in facts["classes"].items():
         quotes = "".join(f"<blockquote>{html.escape(text)}</blockquote>" for text in row["examples"])
@@ -106,7 +108,7 @@ def explore_section(facts: dict, reports: Path) -> str:
 
 
 def cars_section(reports: Path) -> str:
-    metrics = read_json(reports / "cars" / "metrics.json")
+    metrics = read_json(reports / layout.CARS / layout.LESSON_METRICS)
     rows = [
         [html.escape(name)]
         + [f"{metrics[block][name][m]:,.2f}" if m != "r2" else f"{metrics[block][name][m]:.4f}" for block in
@@ -126,14 +128,14 @@ def cars_section(reports: Path) -> str:
             '<a href="cars/metrics.json">metrics JSON</a></p>',
             table(header, rows),
             '<div class="figures">'
-            + "".join(image(reports / "cars" / "figures" / f"{f}.png", f) for f in figures)
+            + "".join(image(reports / layout.CARS / "figures" / f"{f}.png", f) for f in figures)
             + "</div>",
         ]
     )
 
 
 def fahrenheit_section(reports: Path) -> str:
-    metrics = read_json(reports / "fahrenheit" / "metrics.json")
+    metrics = read_json(reports / layout.FAHRENHEIT / layout.LESSON_METRICS)
 
     def shown(value, digits: int = 4) -> str:
         return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -161,15 +163,16 @@ def fahrenheit_section(reports: Path) -> str:
 
 
 def render_index(reports: Path, featurizers: list[str]) -> str:
-    compare, facts = read_json(reports / "compare.json"), read_json(reports / "explore.json")
+    compare = Comparison.from_json(read_json(reports / layout.COMPARE_JSON))
+    facts = read_json(reports / layout.EXPLORE_JSON)
     body = [
         "<h1>spamneuron: one neuron per text representation</h1>",
         '<p>Sections: <a href="#compare">featurizers</a> · <a href="#plots">plots</a> · '
         '<a href="#data">data</a> · <a href="#cars">used-car lesson</a> · <a href="#fahrenheit">C → F lesson</a>. '
         "Written by <code>dvc repro</code> (stage <code>report</code>).</p>",
         *(
-            [f"<p><strong>Partial report:</strong> {', '.join(compare['left_out'])} left out of this run.</p>"]
-            if compare.get("left_out")
+            [f"<p><strong>Partial report:</strong> {', '.join(compare.left_out)} left out of this run.</p>"]
+            if compare.left_out
             else []
         ),
         '<section id="compare">' + compare_section(compare, reports) + "</section>",
@@ -178,9 +181,9 @@ def render_index(reports: Path, featurizers: list[str]) -> str:
         + "</section>",
         '<section id="data">' + explore_section(facts, reports) + "</section>",
     ]
-    if (reports / "cars" / "metrics.json").exists():
+    if (reports / layout.CARS / layout.LESSON_METRICS).exists():
         body.append('<section id="cars">' + cars_section(reports) + "</section>")
-    if (reports / "fahrenheit" / "metrics.json").exists():
+    if (reports / layout.FAHRENHEIT / layout.LESSON_METRICS).exists():
         body.append('<section id="fahrenheit">' + fahrenheit_section(reports) + "</section>")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>spamneuron report</title>'
@@ -191,13 +194,13 @@ def render_index(reports: Path, featurizers: list[str]) -> str:
 @app.command()
 @reports_errors
 def main(
-    reports: Path = typer.Option(Path("reports"), help="the reports directory (read and written)"),
+    reports: Path = typer.Option(layout.REPORTS_DIR, help="the reports directory (read and written)"),
     only: OnlyOption = None,
 ) -> None:
     """Write reports/index.html from compare, explore and every featurizer's figures."""
     page = render_index(reports, covered_featurizers(load_params().featurizers, only)[0])
-    write_bytes(reports / "index.html", page.encode())
-    typer.echo(f"wrote {reports / 'index.html'} ({len(page) / 1e6:.1f} MB)")
+    write_bytes(reports / layout.INDEX, page.encode())
+    typer.echo(f"wrote {reports / layout.INDEX} ({len(page) / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ import pandas as pd
 import typer
 from sklearn.model_selection import train_test_split
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_parquet
+from stages.common.layout import MESSAGES_FILE, SPLIT_FILE
 from stages.common.params import SplitParams, load_params
 
 app = stage_app(__doc__)
@@ -39,8 +41,8 @@ def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
 @app.command()
 @reports_errors
 def main(
-    messages_file: Path = typer.Argument(Path("data/prepared/messages.parquet")),
-    output: Path = typer.Argument(Path("data/split/split.parquet")),
+    messages_file: Path = typer.Argument(MESSAGES_FILE),
+    output: Path = typer.Argument(SPLIT_FILE),
 ) -> None:
     """Split MESSAGES_FILE's ids into OUTPUT (Parquet: id, split)."""
     params = load_params().split

@@ -8,30 +8,23 @@ import typer
 from dvclive import Live
 from scipy.special import expit
 
+from stages.common import layout
 from stages.common.calibration import fit_calibration, log_loss
 from stages.common.cli import (
-    MESSAGES_FILE,
-    SPLIT_FILE,
     FeaturesDirOption,
     FeaturizerArg,
     MessagesOption,
     ModelDirOption,
     SplitOption,
-    StageError,
     reports_errors,
     stage_app,
     stage_featurizer,
 )
+from stages.common.errors import StageError, TrainingDiverged
 from stages.common.features import load_splits
 from stages.common.io import atomic_dir, write_json, write_run_log
-from stages.common.neuron import (
-    CARD,
-    TrainingDiverged,
-    best_f1_threshold,
-    predict_logits,
-    save_neuron,
-    train_neuron,
-)
+from stages.common.layout import CARD, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
+from stages.common.neuron import best_f1_threshold, predict_logits, save_neuron, train_neuron
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -45,19 +38,17 @@ def main(
     split_file: SplitOption = SPLIT_FILE,
     features_dir: FeaturesDirOption = None,
     model_dir: ModelDirOption = None,
-    log_dir: Path = typer.Option(None, help="dvclive loss curves; default: reports/train/FEATURIZER"),
+    log_dir: Path = typer.Option(None, help=f"dvclive loss curves; default: {layout.TRAIN_LOG_DIR}/FEATURIZER"),
 ) -> None:
     """Train FEATURIZER's neuron; write safetensors weights and a JSON card to MODEL_DIR."""
     featurizer = stage_featurizer(featurizer)
-    all_params = load_params()
-    if featurizer not in all_params.train:
-        raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(all_params.train)}")
-    params = all_params.train[featurizer]
-    features_dir = features_dir or Path("data/features") / featurizer
-    model_dir = model_dir or Path("data/models") / featurizer
-    log_dir = log_dir or Path("reports/train") / featurizer
+    params = load_params().training(featurizer)
+    features_dir = features_dir or layout.features_dir(featurizer)
+    model_dir = model_dir or layout.model_dir(featurizer)
+    log_dir = log_dir or layout.train_log_dir(featurizer)
     splits = load_splits(features_dir, messages_file, split_file)
-    (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
+    train, val = splits["train"], splits["val"]
+    x_train, y_train, x_val, y_val = train.features, train.labels, val.features, val.labels
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
         try:
@@ -77,6 +68,7 @@ def main(
         val_scores = expit(calibration(val_logits))  # the threshold applies to the printed probability
         threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
         save_neuron(out, result.model, result.standardizer)
+        write_json(out / LOSS_HISTORY, result.history)  # evaluate draws it; dvclive's files are for `dvc plots`
         card = {
             "featurizer": featurizer,
             "n_features": int(x_train.shape[1]),

@@ -15,13 +15,13 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.features import vectorizer_to_json
 from stages.common.params import VectorizerParams
-from stages.common.predictor import Neuron, Predictor
 from stages.common.vectorizer import vectorizer_from_state
-from stages.common.verdicts import (
+from stages.lessons.used_cars import price_from_sliders
+from stages.user.predictor import Neuron, Predictor
+from stages.user.verdicts import (
     MAX_CHARS,
     check_message,
     highlighted,
-    price_from_sliders,
     verdict_table,
     word_contributions,
 )
@@ -40,7 +40,7 @@ def tiny_predictor() -> Predictor:
     weights = np.zeros(vectorizer.n_features)
     for word, sign in {"winner": 2, "free": 1.5, "prize": 1, "cash": 1, "lunch": -2, "home": -1}.items():
         weights[vectorizer.vocabulary[word]] = sign
-    return Predictor("bow", 0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
+    return Predictor(0.5, vectorizer.transform, Neuron(weights, -0.5), vectorizer)
 
 
 def test_messages_are_checked_before_scoring():
@@ -77,7 +77,7 @@ def test_highlighted_pieces_rebuild_the_message(tiny_predictor):
 
 
 def test_encoders_have_no_word_explanation(tiny_predictor):
-    dense = Predictor("minilm", 0.5, tiny_predictor.featurize, tiny_predictor.neuron)
+    dense = Predictor(0.5, tiny_predictor.featurize, tiny_predictor.neuron)
     assert word_contributions(SPAM, dense) == [] and highlighted(SPAM, []) == [(SPAM, None)]
 
 
@@ -91,7 +91,7 @@ def test_price_sliders_invert_the_standardisation():
 
 
 def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
-    from stages.app import NO_MODELS, build_app, classify
+    from stages.user.app import NO_MODELS, build_app, classify
 
     monkeypatch.chdir(tmp_path)
     note, *_ = classify("Free prize", {})
@@ -107,7 +107,7 @@ def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
 
 def test_one_featurizer_order_everywhere(in_tmp):
     """The app lists featurizers in params.yaml's order (as compare.md and the report do), others after."""
-    from stages.app import featurizer_order
+    from stages.user.app import featurizer_order
 
     assert featurizer_order(["minilm", "zeta", "bow", "tfidf"]) == ["bow", "tfidf", "minilm", "zeta"]
 

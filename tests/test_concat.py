@@ -106,8 +106,10 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
 
     from stages import featurize
     from stages.common.io import write_json
-    from stages.common.neuron import CARD, Standardizer, save_neuron
-    from stages.common.predictor import load_predictor
+    from stages.common.layout import CARD
+    from stages.common.neuron import save_neuron
+    from stages.common.standardise import Standardiser
+    from stages.user.predictor import load_predictor
 
     params = real_params()
     params["featurize"]["both"] = {"kind": "concat", "parts": ["bow", "tfidf"], "weights": [0.5, 2.0]}
@@ -120,7 +122,7 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     _, saved = load_features(in_tmp / "data/features/both")
     model = torch.nn.Linear(saved.shape[1], 1)
     (in_tmp / "data/models/both").mkdir(parents=True)
-    save_neuron(in_tmp / "data/models/both", model, Standardizer())
+    save_neuron(in_tmp / "data/models/both", model, Standardiser())
     write_json(in_tmp / "data/models/both" / CARD, {"threshold": 0.5, "n_features": saved.shape[1]})
     predictor = load_predictor("both", in_tmp / "data/models", in_tmp / "data/features")
     assert np.allclose(predictor.featurize(TEXTS).toarray(), saved.toarray(), atol=1e-6)

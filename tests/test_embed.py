@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from stages.common.cli import StageError
 from stages.common.embed_cache import EmbeddingCache, arrow_to_vectors
+from stages.common.embedding import embed
 from stages.common.encoders import (
     cpu_has_amx,
     encode,
@@ -20,8 +20,8 @@ from stages.common.encoders import (
     resolve_dtype,
     resolve_model,
 )
+from stages.common.errors import StageError
 from stages.common.params import EncoderParams
-from stages.featurize import embed
 from tests.tiny_models import WORDS, save_tiny_bart, save_tiny_bert
 
 

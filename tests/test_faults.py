@@ -22,9 +22,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from stages import prepare, spam
-from stages.common.cli import StageError, stage_featurizer
+from stages import prepare
+from stages.common.cli import stage_featurizer
+from stages.common.errors import StageError
 from stages.common.params import Params, load_params, parse_params, validate_params
+from stages.user import spam
 from tests.conftest import ROOT, SAMPLE, unused_port
 
 # Each line kind: (bytes of the line, parsed (label, text) or None if the parser must report it).
@@ -233,10 +235,12 @@ def test_training_that_diverges_is_one_line_naming_the_param(in_tmp, monkeypatch
     import scipy.sparse as sp
 
     from stages import train
+    from stages.common.features import Split
 
     huge = sp.csr_matrix(np.full((20, 3), np.inf, dtype=np.float32))  # the loss is not finite from epoch 1
     labels = np.array([0, 1] * 10, dtype=np.float32)
-    monkeypatch.setattr(train, "load_splits", lambda *args: {"train": (huge, labels), "val": (huge, labels)})
+    split = Split(np.arange(len(labels)), huge, labels)
+    monkeypatch.setattr(train, "load_splits", lambda *args: {"train": split, "val": split})
     result = CliRunner().invoke(train.app, ["bow"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("error:")]
@@ -340,7 +344,7 @@ def test_the_same_featurizer_twice_is_refused(trained):
 
 def spam_cli(cwd: Path, shell: str) -> subprocess.CompletedProcess:
     """`spam ...` run by bash in `cwd`, so that the test can close or redirect its standard streams."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPAM": f"{sys.executable} -m stages.spam"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPAM": f"{sys.executable} -m stages.user.spam"}
     return subprocess.run(["bash", "-c", shell], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -464,8 +468,8 @@ def test_params_fuzzing_gives_valid_params_or_one_error_line(data):
 
 # The app: odd Unicode, uploads, a busy port.
 def test_lone_surrogates_get_a_verdict_and_a_note_never_a_traceback(trained):
-    from stages.app import classify
-    from stages.common.predictor import load_predictor
+    from stages.user.app import classify
+    from stages.user.predictor import load_predictor
 
     predictors = {"bow": load_predictor("bow")}
     for message in ("\ud800 WIN a free prize", "free \udfff\ud83d prize \x00", "\ud800"):
@@ -483,7 +487,7 @@ def test_uploads_are_capped(tmp_path, monkeypatch):
 
     import gradio as gr
 
-    from stages import app as app_module
+    from stages.user import app as app_module
 
     monkeypatch.chdir(tmp_path)
     launched, launch = {}, gr.Blocks.launch

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from stages.cars_prepare import BadRow, parse_listings, parse_miles, parse_money
-from stages.cars_train import outlier_bounds, train_and_score
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.params import CarsTrainParams, FahrenheitParams
-from stages.fahrenheit import sweep
+from stages.lessons.cars_prepare import BadRow, parse_listings, parse_miles, parse_money
+from stages.lessons.cars_train import outlier_bounds, train_and_score
+from stages.lessons.fahrenheit import sweep
 from tests.conftest import ROOT
 
 HEADER = "brand,model,model_year,milage,fuel_type,accident,clean_title,price\n"
@@ -92,7 +92,7 @@ def test_outliers_are_removed_from_train_only():
 
 @pytest.mark.slow
 def test_price_neuron_matches_linear_regression_on_the_real_listings():
-    from stages.cars_prepare import parse_listings as parse
+    from stages.lessons.cars_prepare import parse_listings as parse
 
     text = (ROOT / "data" / "vendor" / "used_cars" / "used_cars.csv").read_text(encoding="utf-8-sig")
     listings, summary = parse(text, "error")

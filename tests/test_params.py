@@ -1,6 +1,6 @@
 import pytest
 
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.params import load_params
 from tests.conftest import params_yaml, real_params
 

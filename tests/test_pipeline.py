@@ -230,7 +230,7 @@ def test_spam_predict_and_compare_use_the_pipeline_outputs(project, first_run):
     assert rows[0]["spam_probability"] > rows[1]["spam_probability"]
     assert "mcc" in run(project, "spam", "compare", "bow", "minilm")
     probe = (
-        "import sys; from typer.testing import CliRunner; from stages.spam import app; "
+        "import sys; from typer.testing import CliRunner; from stages.user.spam import app; "
         "result = CliRunner().invoke(app, ['predict', '--featurizer', 'tfidf', 'hi']); assert result.exit_code == 0; "
         "print([m for m in ('transformers', 'torch', 'pandas', 'sklearn') if m in sys.modules])"
     )

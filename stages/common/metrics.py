@@ -6,14 +6,15 @@ bootstrap interval. Resampling is vectorised over confusion counts, so 2,000 res
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn import metrics as skm
 
 # What `dvc metrics show` lists per featurizer (reports/metrics/<F>.json), kept narrow enough for a terminal:
 # the test headline, and the val MCC that picks `spam predict`'s default model. Every metric of every split
-# goes to reports/eval/<F>/metrics.json (ALL_METRICS_FILE, inside evaluate's eval directory).
+# goes to reports/eval/<F>/metrics.json (layout.ALL_METRICS, inside evaluate's eval directory).
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1", "mcc", "roc_auc")
-ALL_METRICS_FILE = "metrics.json"
 
 
 def headline(report: dict) -> dict:
@@ -83,26 +84,39 @@ def interval(values: np.ndarray, level: float = 0.95) -> list[float]:
     return [round(float(low), 6), round(float(high), 6)]
 
 
-def paired_difference(
-    labels: np.ndarray, old: np.ndarray, new: np.ndarray, indices: np.ndarray
-) -> dict[str, dict[str, float | list[float] | bool]]:
-    """Per metric: old, new, change (new - old) and the paired 95 % bootstrap interval of the change.
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of two featurizers on the same test messages: `dvc metrics diff`'s shape plus the paired
+    95 % bootstrap interval of the change; `confirmed` when the interval excludes 0."""
 
-    `confirmed` is true when the interval excludes 0: the data can tell the two apart on that metric.
+    old: float
+    new: float
+    change: float
+    ci95: list[float]
+    confirmed: bool
+
+
+def paired_difference(
+    point_old: dict[str, float],
+    point_new: dict[str, float],
+    boot_old: dict[str, np.ndarray],
+    boot_new: dict[str, np.ndarray],
+) -> dict[str, MetricChange]:
+    """Per metric: old, new, change (new - old) and the paired interval of the change.
+
+    The bootstrap values of both must come from the same resample indices (`resample_indices`).
     """
-    point_old, point_new = point_metrics(labels, old), point_metrics(labels, new)
-    boot_old, boot_new = resampled_metrics(labels, old, indices), resampled_metrics(labels, new, indices)
     diff = {}
     for name in COUNT_METRICS:
         low, high = interval(boot_new[name] - boot_old[name])
         change = float(point_new[name] - point_old[name])
-        diff[name] = {
-            "old": round(float(point_old[name]), 6),
-            "new": round(float(point_new[name]), 6),
-            "change": round(change, 6),
-            "ci95": [low, high],
-            "confirmed": bool(low > 0 or high < 0),
-        }
+        diff[name] = MetricChange(
+            old=round(float(point_old[name]), 6),
+            new=round(float(point_new[name]), 6),
+            change=round(change, 6),
+            ci95=[low, high],
+            confirmed=bool(low > 0 or high < 0),
+        )
     return diff
 
 

@@ -21,8 +21,10 @@ from sklearn.metrics import precision_recall_curve
 from torch import nn
 
 from stages.common.calibration import Calibration
-from stages.common.layout import CARD, WEIGHTS  # noqa: F401 (CARD: re-exported for the stages)
+from stages.common.errors import TrainingDiverged
+from stages.common.layout import WEIGHTS
 from stages.common.params import TrainParams
+from stages.common.standardise import Standardiser
 
 Features = sp.csr_matrix | np.ndarray
 
@@ -76,39 +78,9 @@ def neuron_logits(model: nn.Linear, batch: torch.Tensor | SparseRows) -> torch.T
 
 
 @dataclass
-class Standardizer:
-    """(x - mean) / std with train statistics; identity for sparse features (keeps them sparse)."""
-
-    mean: torch.Tensor | None = None
-    std: torch.Tensor | None = None
-
-    @classmethod
-    def fit(cls, matrix: Features) -> Standardizer:
-        if sp.issparse(matrix):
-            return cls()
-        values = torch.from_numpy(np.asarray(matrix, dtype=np.float64))
-        std = values.std(dim=0)
-        std[std == 0] = 1.0  # a constant column carries no signal; avoid dividing by zero
-        return cls(values.mean(dim=0).float(), std.float())
-
-    def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        if self.mean is None:
-            return features
-        return (features - self.mean) / self.std
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite: the learning rate is too high for these features."""
-
-    def __init__(self, epoch: int, loss: float) -> None:
-        super().__init__(f"training diverged at epoch {epoch} (loss {loss})")
-        self.epoch, self.loss = epoch, loss
-
-
-@dataclass
 class TrainResult:
     model: nn.Linear
-    standardizer: Standardizer
+    standardizer: Standardiser  # identity for sparse features
     history: list[dict] = field(default_factory=list)  # epoch, train_loss, val_loss
     best_epoch: int = 0
     seconds: float = 0.0
@@ -148,7 +120,8 @@ def train_neuron(
     started = time.perf_counter()
     torch.manual_seed(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
-    standardizer = Standardizer.fit(x_train)
+    # Sparse features stay unscaled (and sparse); dense ones get the train sample std (ddof=1), in float32.
+    standardizer = Standardiser() if sp.issparse(x_train) else Standardiser.fit(x_train, ddof=1, dtype=np.float32)
     train_t = SparseRows(x_train) if sp.issparse(x_train) else standardizer(to_tensor(x_train))
     val_t = standardizer(to_tensor(x_val))
     y_train_t = torch.as_tensor(y_train, dtype=torch.float32)
@@ -197,13 +170,13 @@ def train_neuron(
     return result
 
 
-def predict_logits(model: nn.Linear, standardizer: Standardizer, matrix: Features) -> np.ndarray:
+def predict_logits(model: nn.Linear, standardizer: Standardiser, matrix: Features) -> np.ndarray:
     with torch.inference_mode():
         return neuron_logits(model, standardizer(to_tensor(matrix))).double().numpy()
 
 
 def predict_proba(
-    model: nn.Linear, standardizer: Standardizer, matrix: Features, calibration: Calibration | None = None
+    model: nn.Linear, standardizer: Standardiser, matrix: Features, calibration: Calibration | None = None
 ) -> np.ndarray:
     """sigmoid(logit), or sigmoid(calibrated logit) where train fitted a calibration on val."""
     logits = predict_logits(model, standardizer, matrix)
@@ -217,16 +190,17 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def save_neuron(directory: Path, model: nn.Linear, standardizer: Standardizer) -> None:
+def save_neuron(directory: Path, model: nn.Linear, standardizer: Standardiser) -> None:
     tensors = {"weight": model.weight.detach().contiguous(), "bias": model.bias.detach().contiguous()}
     if standardizer.mean is not None:
-        tensors |= {"mean": standardizer.mean.contiguous(), "std": standardizer.std.contiguous()}
+        tensors |= {"mean": torch.from_numpy(standardizer.mean), "std": torch.from_numpy(standardizer.std)}
     save_file(tensors, str(Path(directory) / WEIGHTS))
 
 
-def load_neuron(directory: Path) -> tuple[nn.Linear, Standardizer]:
+def load_neuron(directory: Path) -> tuple[nn.Linear, Standardiser]:
     tensors = load_file(str(Path(directory) / WEIGHTS))
     model = nn.Linear(tensors["weight"].shape[1], 1)
     model.load_state_dict({"weight": tensors["weight"], "bias": tensors["bias"]})
     model.eval()
-    return model, Standardizer(tensors.get("mean"), tensors.get("std"))
+    mean, std = (tensors[key].numpy() if key in tensors else None for key in ("mean", "std"))
+    return model, Standardiser(mean, std)

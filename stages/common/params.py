@@ -9,10 +9,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 from pydantic import Strict as StrictType
 
-from stages.common.cli import NAME_PATTERN, StageError, clip
+from stages.common.errors import NAME_PATTERN, StageError, clip, utf8_text
+from stages.common.layout import PARAMS_FILE
 from stages.common.vectorizer import Analyzer, VectorizerKind
 
-PARAMS_FILE = Path("params.yaml")
 MAX_PARAMS_BYTES = 1_000_000  # params.yaml is ~5 KB; anything near this is a mistake or an attack
 MAX_ERRORS_SHOWN = 5
 
@@ -245,6 +245,19 @@ class Params(Strict):
             raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {clip(from_text)}")
         return self
 
+    def featurizer(self, name: str) -> FeaturizerParams:
+        """featurize.NAME; the one `unknown featurizer` error where params.yaml has no such block."""
+        if name not in self.featurize:
+            raise StageError(f"unknown featurizer {name!r}; params.yaml has: {', '.join(self.featurize)}")
+        return self.featurize[name]
+
+    def training(self, name: str) -> TrainParams:
+        """train.NAME of a known featurizer (see `featurizer`)."""
+        self.featurizer(name)
+        if name not in self.train:
+            raise StageError(f"featurizer {name!r} has no train.{name} block in params.yaml")
+        return self.train[name]
+
     def concat_parts(self) -> dict[str, list[str]]:
         """The concat featurizers among `featurizers`, each with its parts."""
         return {
@@ -300,11 +313,7 @@ def parse_params(data: bytes, path: Path = PARAMS_FILE) -> object:
     """params.yaml's bytes as Python objects; StageError (one line) for anything that is not sane YAML."""
     if len(data) > MAX_PARAMS_BYTES:
         raise StageError(f"{path} is {len(data):,} bytes, more than the {MAX_PARAMS_BYTES:,} allowed")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise StageError(f"{path} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8") from None
+    text = utf8_text(data, path, "save it as UTF-8")
     try:
         return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (ParamsLoader is a SafeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 from stages.common.comparison import markdown_table
 from stages.common.io import read_json
 
-SEEDS_FILE = Path("reports/seeds.json")
 SAME_RUN_TOLERANCE = 5e-7  # metrics files round to 6 decimals
 
 

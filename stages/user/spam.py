@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from stages.common.cli import StageError, check_name, flush_output, reports_errors, write_line
+from stages.common import layout
+from stages.common.cli import flush_output, reports_errors, write_line
+from stages.common.errors import StageError, check_name, utf8_text
+from stages.common.layout import PARAMS_FILE
 
 if TYPE_CHECKING:
     from stages.common.params import Params
@@ -38,7 +41,6 @@ PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progr
 EXCERPT = 60
 SURROGATE = re.compile("[\ud800-\udfff]")
 
-PARAMS_FILE = Path("params.yaml")
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
 ADD_ENCODERS = (
     "To add them: `hf download {models}`, or set featurize.<name>.model to a local directory, or `dvc pull` "
@@ -86,7 +88,7 @@ def repro(
     one `note:` line says how to add it. params.yaml is never written.
     """
     from stages.common.params import load_params
-    from stages.common.repro_plan import concat_stage, plan_repro
+    from stages.user.repro_plan import concat_stage, plan_repro
 
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
@@ -160,11 +162,7 @@ def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], in
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise StageError(f"{source} looks binary (NUL byte on line {line}): give a text file, one message a line")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise StageError(f"{source} is not UTF-8 text (line {line}): give a text file, one message a line") from None
+    text = utf8_text(data, source, "give a text file, one message a line")
     lines = text.splitlines()
     kept = [line for line in lines if line.strip()]
     if not kept:
@@ -190,15 +188,13 @@ def predict(
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
     skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from stages.common.predictor import best_featurizer, load_predictor, trained_featurizers
+    from stages.user.predictor import best_featurizer, load_predictor, trained_featurizers
 
     texts, blank = read_messages(messages or [], file)
     if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
         from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
 
-        known = load_params(PARAMS_FILE).featurize
-        if featurizer not in known:
-            raise StageError(f"unknown featurizer {featurizer!r}; params.yaml has: {', '.join(known)}")
+        load_params(PARAMS_FILE).featurizer(featurizer)
     choice = best_featurizer() if featurizer is None else None
     if choice is not None and choice.note:
         typer.echo(choice.note, err=True)
@@ -244,10 +240,10 @@ def compare(
     check_name(new)
     if old == new:
         raise StageError(f"compare two different featurizers (got {old} twice), e.g. spam compare bow tfidf")
-    predictions = {name: read_test_predictions(Path("data/predictions") / f"{name}.parquet") for name in (old, new)}
+    predictions = {name: read_test_predictions(layout.predictions_file(name)) for name in (old, new)}
     report = compare_featurizers(predictions, old, resamples, seed)
-    write_line(f"test split: {report['test_messages']} messages, {report['test_spam']} spam")
-    write_line(diff_table(report["vs_baseline"][new], old, new))
+    write_line(f"test split: {report.test_messages} messages, {report.test_spam} spam")
+    write_line(diff_table(report.vs_baseline[new], old, new))
 
 
 @app.command()
@@ -272,7 +268,7 @@ def serve(
         except OSError as exc:
             raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
     try:
-        from stages.app import serve as serve_app
+        from stages.user.app import serve as serve_app
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from stages.common.cli import StageError
+from stages.common.errors import StageError
 
 
 def featurize_stage(name: str) -> str:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from stages.common.predictor import Predictor
+from stages.user.predictor import Predictor
 
 MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
 WORD = re.compile(r"\S+")
@@ -36,10 +35,19 @@ def check_message(message: object) -> Checked:
     return Checked(text, " ".join(notes))
 
 
-def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
+def featurize_once(text: str, predictors: dict[str, Predictor]) -> dict[str, object]:
+    """Each model's features of `text` (one row), computed once and shared by the verdicts and the words."""
+    return {name: predictor.featurize([text]) for name, predictor in predictors.items()}
+
+
+def verdict_table(
+    text: str, predictors: dict[str, Predictor], features: dict[str, object] | None = None
+) -> pd.DataFrame:
+    """One row per model; `features` from `featurize_once` (computed here when not given)."""
+    features = features if features is not None else featurize_once(text, predictors)
     rows = []
     for name, predictor in predictors.items():
-        probability = float(predictor.spam_probability([text])[0])
+        probability = float(predictor.probability_of(features[name])[0])
         rows.append(
             {
                 "featurizer": name,
@@ -51,7 +59,7 @@ def verdict_table(text: str, predictors: dict[str, Predictor]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["featurizer", "verdict", "spam probability", "threshold"])
 
 
-def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float]]:
+def word_contributions(text: str, predictor: Predictor, row=None) -> list[tuple[str, float]]:
     """For a bag-of-words/TF-IDF neuron: each word's share of the logit, weight x feature value.
 
     A feature (word or character n-gram) found inside several words is split evenly between them, so
@@ -62,7 +70,7 @@ def word_contributions(text: str, predictor: Predictor) -> list[tuple[str, float
         return []
     analyzer = vectorizer.analyzer()
     vocabulary = vectorizer.vocabulary
-    row = vectorizer.transform([text]).tocsr()
+    row = (row if row is not None else vectorizer.transform([text])).tocsr()  # `text`'s features, one row
     weights = predictor.neuron.weight
     value_of = dict(zip(row.indices, row.data * weights[row.indices], strict=True))
     spans = [m.group() for m in WORD.finditer(text)]
@@ -93,10 +101,3 @@ def highlighted(text: str, contributions: list[tuple[str, float]]) -> list[tuple
 def top_words(contributions: list[tuple[str, float]], count: int = 5) -> str:
     ranked = sorted(contributions, key=lambda pair: -abs(pair[1]))[:count]
     return ", ".join(f"{word} ({value:+.2f})" for word, value in ranked if value) or "no known words"
-
-
-def price_from_sliders(state: dict[str, np.ndarray], card: dict, age: float, mileage: float) -> float:
-    """The used-car neuron's price for a car of this age and mileage (age and mileage models only)."""
-    x = (np.array([age, mileage], dtype=float) - state["x_mean"]) / state["x_std"]
-    value = float(x @ state["weight"] + state["bias"][0]) * state["y_std"][0] + state["y_mean"][0]
-    return float(np.exp(value)) if card["target"] == "log_price" else value

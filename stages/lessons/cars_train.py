@@ -10,6 +10,7 @@ linear regression, so they must agree), and HistGradientBoosting on all columns 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,15 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
+from stages.common.layout import CARS, CARS_LISTINGS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
-from stages.common.regression import fit_linear
+from stages.common.standardise import Standardiser
+from stages.lessons.regression import fit_linear
+from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS
 
 app = stage_app(__doc__)
 CATEGORICAL = ["brand", "fuel_type", "transmission"]  # for the gradient-boosting ceiling only
@@ -57,17 +62,6 @@ def outlier_bounds(prices: pd.Series, params: CarsTrainParams) -> tuple[float, f
     return float("-inf"), float("inf")
 
 
-class Standardiser:
-    """(x - mean) / std with the train split's statistics (constant columns keep std 1)."""
-
-    def __init__(self, train: np.ndarray) -> None:
-        self.mean, std = train.mean(0), train.std(0)
-        self.std = np.where(std > 0, std, 1.0)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
-
-
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
     return {
         "rmse": round(float(root_mean_squared_error(actual, predicted)), 2),
@@ -76,8 +70,19 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
-def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, dict]:
-    """Every model's test metrics (full and trimmed test set) plus what the plots need."""
+@dataclass(frozen=True)
+class CarsFit:
+    """What the figures, the DVC plots and the app's sliders need from one cars_train run."""
+
+    features: pd.DataFrame  # every listing's model inputs (age, mileage, extras)
+    losses: list[float]  # the neuron's train MSE per epoch (standardised target)
+    test_actual: np.ndarray
+    test_predicted: np.ndarray  # the neuron's price for each test listing
+    neuron_state: dict[str, np.ndarray]  # weight, bias, x/y mean and std: enough to price a car later
+
+
+def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, CarsFit]:
+    """Every model's test metrics (full and trimmed test set; metrics.json as written) and the neuron's fit."""
     features = car_features(listings, params)
     train_idx, test_idx = train_test_split(listings.index, test_size=params.test, random_state=params.seed)
     low, high = outlier_bounds(listings.loc[train_idx, "price"], params)
@@ -94,27 +99,29 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
 
     predictions, losses, neuron_weights, neuron_state = {}, None, {}, {}
     for name, rows in (("neuron", kept), ("neuron_untrimmed_train", train_idx)):
-        scale_x = Standardiser(features.loc[rows].to_numpy(float))
+        scale_x = Standardiser.fit(features.loc[rows].to_numpy(float))
         target = to_target(listings.loc[rows, "price"])
-        y_mean, y_std = target.mean(), target.std()
+        scale_y = Standardiser.fit(target)
         fit = fit_linear(
-            scale_x(features.loc[rows].to_numpy(float)), (target - y_mean) / y_std, params.lr, params.epochs,
+            scale_x(features.loc[rows].to_numpy(float)), scale_y(target), params.lr, params.epochs,
             optimizer=params.optimizer, seed=params.seed,
         )  # fmt: skip
         if fit.diverged_at is not None:
             raise StageError(f"the {name} diverged at epoch {fit.diverged_at}: lower cars_train.lr ({params.lr})")
-        predictions[name] = to_price(fit.predict(scale_x(features.to_numpy(float))) * y_std + y_mean)
+        predictions[name] = to_price(scale_y.inverse(fit.predict(scale_x(features.to_numpy(float)))))
         if name == "neuron":
             losses = fit.losses
             neuron_state = {  # enough to price a car later (the app's sliders) without retraining
                 "weight": fit.weight, "bias": np.array([fit.bias]), "x_mean": scale_x.mean, "x_std": scale_x.std,
-                "y_mean": np.array([y_mean]), "y_std": np.array([y_std]),
+                "y_mean": np.array([scale_y.mean]), "y_std": np.array([scale_y.std]),
             }  # fmt: skip
             neuron_weights = {
-                "weights (per train std)": dict(zip(features.columns, np.round(fit.weight * y_std, 4), strict=True)),
-                "bias": round(fit.bias * y_std + y_mean, 4),
+                "weights (per train std)": dict(
+                    zip(features.columns, np.round(fit.weight * scale_y.std, 4), strict=True)
+                ),
+                "bias": round(float(scale_y.inverse(fit.bias)), 4),
             }
-    scale_x = Standardiser(features.loc[kept].to_numpy(float))
+    scale_x = Standardiser.fit(features.loc[kept].to_numpy(float))
     linear = LinearRegression().fit(scale_x(features.loc[kept].to_numpy(float)), to_target(listings.loc[kept, "price"]))
     predictions["linear_regression"] = to_price(linear.predict(scale_x(features.to_numpy(float))))
     predictions["predict_the_mean"] = np.full(len(listings), listings.loc[kept, "price"].mean())
@@ -143,19 +150,19 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
         "neuron": neuron_weights,
     }  # fmt: skip
     test_rows = position[test_idx].to_numpy()
-    plot_data = {
-        "features": features,
-        "losses": losses,
-        "test_actual": listings["price"].to_numpy()[test_rows],
-        "test_predicted": predictions["neuron"][test_rows],
-        "neuron_state": neuron_state,
-    }
-    return metrics, plot_data
+    fit = CarsFit(
+        features=features,
+        losses=losses,
+        test_actual=listings["price"].to_numpy()[test_rows],
+        test_predicted=predictions["neuron"][test_rows],
+        neuron_state=neuron_state,
+    )
+    return metrics, fit
 
 
-def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None:
+def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> None:
     figures.mkdir(parents=True, exist_ok=True)
-    age, actual, predicted = plot_data["features"]["age"], plot_data["test_actual"], plot_data["test_predicted"]
+    age, actual, predicted = plot_data.features["age"], plot_data.test_actual, plot_data.test_predicted
     drawings = {
         "mileage_vs_price": lambda ax: (
             ax.scatter(listings["mileage"], listings["price"], s=4, alpha=0.4),
@@ -177,7 +184,7 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
             ax.set(xlabel="neuron's price ($)", ylabel="actual - predicted ($)", title="Test residuals"),
         ),
         "loss": lambda ax: (
-            ax.plot(plot_data["losses"]),
+            ax.plot(plot_data.losses),
             ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
         ),
     }  # fmt: skip
@@ -193,8 +200,8 @@ def draw_figures(listings: pd.DataFrame, plot_data: dict, figures: Path) -> None
 @app.command()
 @reports_errors
 def main(
-    listings_file: Path = typer.Option(Path("data/cars/listings.parquet"), help="cars_prepare's output"),
-    output: Path = typer.Option(Path("reports/cars"), help="metrics.json, DVC plot data, figures/"),
+    listings_file: Path = typer.Option(CARS_LISTINGS, help="cars_prepare's output"),
+    output: Path = typer.Option(REPORTS_DIR / CARS, help="metrics.json, DVC plot data, figures/"),
 ) -> None:
     """Train the used-car price neuron and its peers (params: cars_train)."""
     params = load_params().cars_train
@@ -204,17 +211,17 @@ def main(
         with Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=None) as live:
             live.log_plot(
                 "predicted_vs_actual",
-                pd.DataFrame({"actual": plot_data["test_actual"], "predicted": plot_data["test_predicted"]}),
+                pd.DataFrame({"actual": plot_data.test_actual, "predicted": plot_data.test_predicted}),
                 x="actual", y="predicted", template="scatter", title="Test: neuron's price vs actual",
             )  # fmt: skip
             live.log_plot(
                 "mileage_vs_price", listings[["mileage", "price"]], x="mileage", y="price", template="scatter",
                 title="Mileage vs price",
             )  # fmt: skip
-        write_json(tmp / "metrics.json", metrics)
-        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data["neuron_state"].items()},
-                  str(tmp / "neuron.safetensors"))  # fmt: skip
-        write_json(tmp / "neuron.json", {"features": list(plot_data["features"].columns), "target": params.target,
+        write_json(tmp / LESSON_METRICS, metrics)
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in plot_data.neuron_state.items()},
+                  str(tmp / NEURON_WEIGHTS))  # fmt: skip
+        write_json(tmp / NEURON_CARD, {"features": list(plot_data.features.columns), "target": params.target,
                                          "reference_year": params.reference_year})  # fmt: skip
         draw_figures(listings, plot_data, tmp / "figures")
     rmse = ", ".join(f"{name} {row['rmse']:,.0f}" for name, row in metrics["test_full"].items())

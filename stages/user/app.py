@@ -18,13 +18,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
+from stages.common import layout  # noqa: E402
 from stages.common.io import read_json  # noqa: E402
+from stages.common.layout import PARAMS_FILE, REPORTS_DIR  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
-from stages.common.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
-from stages.common.verdicts import (  # noqa: E402
+from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS, price_from_sliders  # noqa: E402
+from stages.user.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
+from stages.user.verdicts import (  # noqa: E402
     check_message,
+    featurize_once,
     highlighted,
-    price_from_sliders,
     top_words,
     verdict_table,
     word_contributions,
@@ -48,7 +51,7 @@ VERDICT_COLUMNS = ["featurizer", "verdict", "spam probability", "threshold"]
 
 def featurizer_order(names: list[str]) -> list[str]:
     """params.yaml's `featurizers` order, which compare.md and the report use too; others after, by name."""
-    listed = load_params().featurizers if Path("params.yaml").exists() else []
+    listed = load_params().featurizers if PARAMS_FILE.exists() else []
     return [n for n in listed if n in names] + sorted(n for n in names if n not in listed)
 
 
@@ -90,10 +93,11 @@ def classify(message: str, predictors: dict[str, Predictor]):
         return NO_MODELS, *hidden(2 + len(sparse))
     if not checked.text:
         return checked.note, *hidden(2 + len(sparse))
-    table = verdict_table(checked.text, predictors)
+    features = featurize_once(checked.text, predictors)  # once per click, for the verdicts and the words
+    table = verdict_table(checked.text, predictors, features)
     explained, notes = [], [checked.note] if checked.note else []
     for name in sparse:
-        contributions = word_contributions(checked.text, predictors[name])
+        contributions = word_contributions(checked.text, predictors[name], features[name])
         explained.append(gr.update(value=highlighted(checked.text, contributions), visible=True))
         notes.append(f"**{name}** leaned on: {top_words(contributions)}")
     bars = table[["featurizer", "spam probability"]]
@@ -139,25 +143,29 @@ def figure_gallery(paths: list[Path], label: str) -> None:
 
 
 def results_tab(reports: Path) -> None:
-    compare = reports / "compare.md"
+    compare = reports / layout.COMPARE_MD
     if not compare.exists():
         gr.Markdown("No comparison yet: run `spam repro` (stage `compare`).")
         return
     gr.Markdown(compare.read_text().split("![")[0])  # the table and diffs; the chart comes as an image
-    if (reports / "figures" / "compare.png").exists():
-        gr.Image(str(reports / "figures" / "compare.png"), label="Test F1 and MCC", show_label=True)
-    names = featurizer_order([p.name for p in reports.glob("eval/*") if p.is_dir()])
-    figures = [path for name in names for path in sorted((reports / "eval" / name / "figures").glob("*.png"))]
+    if (reports / layout.COMPARE_CHART).exists():
+        gr.Image(str(reports / layout.COMPARE_CHART), label="Test F1 and MCC", show_label=True)
+    names = featurizer_order([p.name for p in (reports / layout.EVAL).glob("*") if p.is_dir()])
+    figures = [
+        path
+        for name in names
+        for path in sorted((layout.eval_dir(name, reports / layout.EVAL) / layout.FIGURES).glob("*.png"))
+    ]
     figure_gallery(figures, "Plots per featurizer (test split)")
 
 
 def cars_tab(reports: Path) -> None:
-    folder = reports / "cars"
-    if not (folder / "neuron.safetensors").exists():
+    folder = reports / layout.CARS
+    if not (folder / NEURON_WEIGHTS).exists():
         gr.Markdown("The used-car lesson has not run yet: `dvc repro cars_train`.")
         return
-    state, card = load_file(str(folder / "neuron.safetensors")), read_json(folder / "neuron.json")
-    metrics = read_json(folder / "metrics.json")
+    state, card = load_file(str(folder / NEURON_WEIGHTS)), read_json(folder / NEURON_CARD)
+    metrics = read_json(folder / layout.LESSON_METRICS)
     rows = [{"model": name, **values} for name, values in metrics["test_trimmed"].items()]
     gr.Markdown("Test metrics on cars inside the train price bounds (see `reports/cars/metrics.json`):")
     gr.Dataframe(pd.DataFrame(rows), interactive=False)
@@ -175,18 +183,18 @@ def cars_tab(reports: Path) -> None:
 
 
 def fahrenheit_tab(reports: Path) -> None:
-    folder = reports / "fahrenheit"
-    if not (folder / "metrics.json").exists():
+    folder = reports / layout.FAHRENHEIT
+    if not (folder / layout.LESSON_METRICS).exists():
         gr.Markdown("The Celsius → Fahrenheit lesson has not run yet: `dvc repro fahrenheit`.")
         return
-    metrics = read_json(folder / "metrics.json")
+    metrics = read_json(folder / layout.LESSON_METRICS)
     rows = [{"learning rate": name, **{k: v for k, v in row.items() if k != "lr"}} for name, row in
             metrics["learning_rates"].items()]  # fmt: skip
     gr.Dataframe(pd.DataFrame(rows).replace({np.nan: None}), interactive=False)
     gr.Image(str(folder / "loss.png"), label="Loss per iteration, one line per learning rate")
 
 
-def build_app(reports: Path = Path("reports"), verbose: bool = False) -> gr.Blocks:
+def build_app(reports: Path = REPORTS_DIR, verbose: bool = False) -> gr.Blocks:
     predictors = load_predictors(verbose)
     for predictor in predictors.values():  # warm-up: the first call pays for lazy initialisation
         predictor.spam_probability(["warm up"])

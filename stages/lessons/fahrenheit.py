@@ -18,8 +18,9 @@ from dvclive import Live
 from stages.common.cli import reports_errors, stage_app
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
+from stages.common.layout import FAHRENHEIT, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import FahrenheitParams, load_params
-from stages.common.regression import LinearFit, fit_linear
+from stages.lessons.regression import LinearFit, fit_linear
 
 app = stage_app(__doc__)
 TRUE_WEIGHT, TRUE_BIAS = 1.8, 32.0
@@ -80,7 +81,7 @@ def draw_losses(curves: pd.DataFrame, path: Path) -> None:
 
 @app.command()
 @reports_errors
-def main(output: Path = typer.Option(Path("reports/fahrenheit"), help="metrics, plot data and PNG")) -> None:
+def main(output: Path = typer.Option(REPORTS_DIR / FAHRENHEIT, help="metrics, plot data and PNG")) -> None:
     """Train the Celsius -> Fahrenheit neuron at every learning rate in params.yaml `fahrenheit`."""
     params = load_params().fahrenheit
     metrics, curves = sweep(params)
@@ -91,7 +92,7 @@ def main(output: Path = typer.Option(Path("reports/fahrenheit"), help="metrics, 
             for column in curves.columns.drop("iteration"):  # one file per lr: DVC overlays a directory
                 points = thinned[["iteration", column]].dropna().rename(columns={column: "loss"})
                 live.log_plot(f"loss/{column}", points, x="iteration", y="loss", title=f"C -> F neuron, {column}")
-        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / LESSON_METRICS, metrics)
         draw_losses(curves, tmp / "loss.png")
     for name, row in metrics["learning_rates"].items():
         outcome = (

@@ -15,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from stages.common.cli import StageError, reports_errors, stage_app
+from stages.common.cli import reports_errors, stage_app
+from stages.common.errors import StageError
 from stages.common.io import write_json, write_parquet
+from stages.common.layout import CARS_LISTINGS, CARS_SUMMARY
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
 REQUIRED = ("brand", "model_year", "milage", "price")  # "milage" is the source's spelling
-OPTIONAL = ("fuel_type", "transmission", "accident", "clean_title")
 MONEY = re.compile(r"\$(\d{1,3}(?:,\d{3})*|\d+)")
 MILES = re.compile(r"(\d{1,3}(?:,\d{3})*|\d+) mi\.")
 YEAR = re.compile(r"(19|20)\d\d")
@@ -105,8 +106,8 @@ def parse_listings(text: str, on_bad_line: str) -> tuple[pd.DataFrame, dict]:
 @app.command()
 @reports_errors
 def main(
-    output: Path = typer.Option(Path("data/cars/listings.parquet"), help="typed listings"),
-    summary_file: Path = typer.Option(Path("data/cars/summary.json"), help="rows read, bad rows"),
+    output: Path = typer.Option(CARS_LISTINGS, help="typed listings"),
+    summary_file: Path = typer.Option(CARS_SUMMARY, help="rows read, bad rows"),
 ) -> None:
     """Parse the used-car CSV (params: cars_prepare)."""
     params = load_params().cars_prepare

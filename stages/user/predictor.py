@@ -20,9 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common import layout
 from stages.common.calibration import Calibration
-from stages.common.cli import StageError, check_name
-from stages.common.layout import CARD, CONCAT, ENCODER, FEATURES_DIR, METRICS_DIR, MODELS_DIR, VECTORIZER, WEIGHTS
+from stages.common.errors import StageError, check_name
+from stages.common.layout import (
+    CARD,
+    CONCAT,
+    ENCODER,
+    FEATURES_DIR,
+    METRICS_DIR,
+    MODELS_DIR,
+    VECTORIZER,
+    WEIGHTS,
+)
+from stages.common.standardise import Standardiser
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
 
@@ -32,12 +43,11 @@ class Neuron:
 
     weight: np.ndarray  # (n_features,)
     bias: float
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
+    scale: Standardiser = Standardiser()  # the identity for sparse features
 
     def logits(self, features) -> np.ndarray:
-        if self.mean is not None:
-            features = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
+        if self.scale.mean is not None:
+            features = self.scale(np.asarray(features, dtype=np.float64))
         return np.asarray(features @ self.weight, dtype=np.float64).ravel() + self.bias
 
     def spam_probability(self, features, calibration: Calibration | None = None) -> np.ndarray:
@@ -49,7 +59,6 @@ class Neuron:
 
 @dataclass
 class Predictor:
-    featurizer: str
     threshold: float
     featurize: Callable[[list[str]], object]
     neuron: Neuron
@@ -57,7 +66,11 @@ class Predictor:
     calibration: Calibration | None = None  # fitted on val by train (train.FEATURIZER.calibration)
 
     def spam_probability(self, texts: list[str]) -> np.ndarray:
-        return self.neuron.spam_probability(self.featurize(texts), self.calibration)
+        return self.probability_of(self.featurize(texts))
+
+    def probability_of(self, features) -> np.ndarray:
+        """p(spam) of rows this predictor's `featurize` made."""
+        return self.neuron.spam_probability(features, self.calibration)
 
 
 @dataclass(frozen=True)
@@ -95,9 +108,10 @@ def best_featurizer(metrics_dir: Path = METRICS_DIR, models_dir: Path = MODELS_D
     best, chosen = max(scored, key=scored.get), max(usable, key=usable.get)
     if best == chosen:
         return Choice(chosen)
+    missing = layout.model_dir(best, models_dir) / CARD
     return Choice(
         chosen,
-        f"note: the best model, {best} (val MCC {scored[best]:.4f}), has no {Path(models_dir) / best / CARD} "
+        f"note: the best model, {best} (val MCC {scored[best]:.4f}), has no {missing} "
         f"(retraining? run `dvc repro train@{best}`); using {chosen} (val MCC {usable[chosen]:.4f}) instead",
     )
 
@@ -172,7 +186,7 @@ def load_neuron(model_dir: Path, featurizer: str, n_features: int) -> Neuron:
     if "std" in tensors and not (tensors["std"] > 0).all():
         raise bad("'std' must be positive")
     get = lambda key: tensors[key].astype(np.float64) if key in tensors else None  # noqa: E731
-    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), get("mean"), get("std"))
+    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), Standardiser(get("mean"), get("std")))
 
 
 def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> TextVectorizer:
@@ -190,7 +204,7 @@ def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> Text
 
 
 def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir: Path = FEATURES_DIR) -> Predictor:
-    model_dir, feature_dir = Path(models_dir) / featurizer, Path(features_dir) / featurizer
+    model_dir, feature_dir = layout.model_dir(featurizer, models_dir), layout.features_dir(featurizer, features_dir)
     if not (model_dir / CARD).exists():
         known = ", ".join(trained_featurizers(models_dir)) or "none yet"
         raise StageError(
@@ -201,13 +215,13 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
     neuron = load_neuron(model_dir, featurizer, n_features)
     if (feature_dir / VECTORIZER).exists():
         vectorizer = load_vectorizer(feature_dir, featurizer, n_features)
-        return Predictor(featurizer, threshold, vectorizer.transform, neuron, vectorizer, calibration)
-    return Predictor(featurizer, threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
+        return Predictor(threshold, vectorizer.transform, neuron, vectorizer, calibration)
+    return Predictor(threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
 
 
 def text_featurizer(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:
     """texts -> features, from what the featurize stage saved in features_dir/featurizer."""
-    feature_dir, rerun = Path(features_dir) / featurizer, f"dvc repro featurize@{featurizer}"
+    feature_dir, rerun = layout.features_dir(featurizer, features_dir), f"dvc repro featurize@{featurizer}"
     if (feature_dir / VECTORIZER).exists():  # a concat's part: its own terms, not checked against a card
         try:
             return vectorizer_from_state(_read_json(feature_dir / VECTORIZER, rerun)).transform
@@ -227,7 +241,7 @@ def concat_featurize(featurizer: str, features_dir: Path) -> Callable[[list[str]
     """Featurize through the parts, then join them as the concat featurize stage did."""
     from stages.common.features import join_blocks  # scipy.sparse; a concat's encoder part imports torch anyway
 
-    path = Path(features_dir) / featurizer / CONCAT
+    path = layout.features_dir(featurizer, features_dir) / CONCAT
     rerun = f"dvc repro featurize_{featurizer}"
     state = _read_json(path, rerun)
     parts = state.get("parts") if isinstance(state, dict) else None
