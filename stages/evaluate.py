@@ -35,7 +35,7 @@ from stages.common.cli import (
     stage_app,
     stage_featurizer,
 )
-from stages.common.features import load_splits
+from stages.common.features import load_splits, require_both_classes
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.metrics import ALL_METRICS_FILE, classification_metrics, headline
@@ -171,6 +171,7 @@ def main(
     threshold = card["threshold"]
     calibration = Calibration.from_card(card.get("calibration")) or Calibration()
     splits = load_splits(features_dir, messages_file, split_file)
+    require_both_classes(splits, tuple(splits), "evaluate")
     logits = {name: predict_logits(model, standardizer, x) for name, (x, _) in splits.items()}
     scores = {name: expit(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
     report = {

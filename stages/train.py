@@ -22,7 +22,7 @@ from stages.common.cli import (
     stage_app,
     stage_featurizer,
 )
-from stages.common.features import load_splits
+from stages.common.features import load_splits, require_both_classes
 from stages.common.io import atomic_dir, write_json, write_run_log
 from stages.common.neuron import (
     CARD,
@@ -58,10 +58,7 @@ def main(
     log_dir = log_dir or Path("reports/train") / featurizer
     splits = load_splits(features_dir, messages_file, split_file)
     (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
-    for part, labels in (("train", y_train), ("val", y_val)):
-        if labels.size == 0 or labels.min() == labels.max():  # split refuses this; a hand-made split may not
-            only = "no messages" if labels.size == 0 else f"only {'spam' if labels.min() else 'ham'}"
-            raise StageError(f"the {part} split holds {only}: training needs spam and ham in train and val")
+    require_both_classes(splits, ("train", "val"), "training")
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:
         try:

@@ -26,6 +26,7 @@ PROJECT_FILES = [
     ".dvcignore",
     "data/vendor",
     "data/sample",
+    "data/sources",
 ]
 
 
