@@ -234,8 +234,8 @@ def predict(
         from tqdm import tqdm
 
         # Scored and printed a batch at a time: memory stays bounded, and `| head -1` stops the command after
-        # the first batch. The bar shows only on runs longer than a few seconds.
-        with tqdm(unit="msg", desc=f"predict {name}", delay=3) as bar:
+        # the first batch. The bar shows on a terminal, on runs longer than a few seconds.
+        with tqdm(unit="msg", desc=f"predict {name}", delay=3, disable=None) as bar:  # a terminal only
             batch = first
             while batch:
                 for text, probability in zip(batch, predictor.spam_probability(batch).tolist(), strict=True):
