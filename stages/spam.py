@@ -160,7 +160,6 @@ def argument_messages(messages: list[str]) -> list[str]:
 def message_source(messages: list[str], file: Path | None, stats: StreamStats) -> Iterator[Iterator[str]]:
     """The messages to score, lazily: arguments, or the lines of a file or stdin (`-`), read a block at a
     time and each cut to MAX_CHARS characters (counted in `stats`), so memory stays bounded on any input."""
-
     if file is not None and messages:
         raise StageError("give messages as arguments or --file, not both")
     if file is None and messages != ["-"]:
@@ -187,8 +186,12 @@ def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], in
     with message_source(messages, file, stats) as texts:
         kept = list(texts)
     if not kept:
-        raise StageError(f"{'stdin' if file is None else file} holds no messages (only blank lines)")
+        raise no_messages(file)
     return kept, stats.blank
+
+
+def no_messages(file: Path | None) -> StageError:
+    return StageError(f"{'stdin' if file is None else file} holds no messages (only blank lines)")
 
 
 def excerpt(text: str) -> str:
@@ -223,7 +226,7 @@ def predict(
     with message_source(messages or [], file, stats) as texts:
         first = list(itertools.islice(texts, PREDICT_BATCH))  # read before anything loads or prints
         if not first:
-            raise StageError(f"{'stdin' if file is None else file} holds no messages (only blank lines)")
+            raise no_messages(file)
         choice = best_featurizer() if featurizer is None else None
         if choice is not None and choice.note:
             typer.echo(choice.note, err=True)
