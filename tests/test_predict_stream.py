@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -116,13 +118,19 @@ def test_an_argument_longer_than_the_cap_is_cut_with_a_note(trained):
 def test_a_closed_stdout_exits_quietly_at_once(trained):
     """`yes ... | spam predict - | head -1`: endless input, so only a predict that streams ever gets to write,
     and it must stop at its first write after head has gone."""
-    pipeline = subprocess.run(
+    pipeline = subprocess.Popen(
         f"yes 'WIN a prize now' | {sys.executable} -m stages.spam predict - | head -1",
         shell=True,
         cwd=trained,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=60,  # a guard: a predict that reads all its input first never ends here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a failing run is killed whole, `yes` included
     )
-    assert pipeline.returncode == 0 and pipeline.stderr == b""
-    assert pipeline.stdout.decode().startswith("label")
+    try:
+        stdout, stderr = pipeline.communicate(timeout=60)  # a guard: a predict that reads everything never ends
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pipeline.pid, signal.SIGKILL)
+    assert pipeline.returncode == 0 and stderr == b""
+    assert stdout.decode().startswith("label")
