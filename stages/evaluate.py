@@ -33,7 +33,7 @@ from stages.common.cli import (
     stage_app,
     stage_featurizer,
 )
-from stages.common.features import Split, load_splits
+from stages.common.features import Split, load_splits, require_both_classes
 from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.layout import ALL_METRICS, CARD, FIGURES, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
@@ -171,6 +171,7 @@ def main(
     threshold = card["threshold"]
     calibration = Calibration.from_card(card.get("calibration")) or Calibration()
     splits = load_splits(features_dir, messages_file, split_file)
+    require_both_classes(splits, tuple(splits), "evaluate")
     logits = {name: predict_logits(model, standardizer, split.features) for name, split in splits.items()}
     scores = {name: expit(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
     report = split_report(splits, scores, logits, threshold)

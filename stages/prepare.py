@@ -1,4 +1,4 @@
-"""Stage 2: parse label<TAB>text lines, validate them, drop duplicate texts, write Parquet.
+"""Stage 2: read the collection's label<TAB>text lines and prepare.sources, validate, drop duplicate texts.
 
 Parsed by hand rather than with pandas.read_csv: its default quoting merges lines at a stray `"`
 (5,572 rows instead of 5,574), and a hand parser can name the exact bad line.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,64 +17,38 @@ from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
 from stages.common.io import write_json, write_parquet
 from stages.common.layout import MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
-from stages.common.params import load_params
+from stages.common.params import PrepareParams, load_params
+from stages.common.sources import BadLine, Parsed, excerpt, read_source, source_files, split_lines
 
 app = stage_app(__doc__)
 
 LABELS = {"ham": 0, "spam": 1}
-EXCERPT = 60
-
-
-@dataclass(frozen=True)
-class BadLine:
-    number: int
-    reason: str
-    excerpt: str
-
-    def __str__(self) -> str:
-        return f"line {self.number}: {self.reason}: {self.excerpt!r}"
-
-
-@dataclass(frozen=True)
-class Parsed:
-    messages: pd.DataFrame  # columns: line, label ("ham"/"spam"), text
-    bad_lines: list[BadLine]
-    blank_lines: int
-
-
-def _excerpt(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
 
 
 def parse_collection(raw: bytes) -> Parsed:
-    """Parse the whole file. Lines end in LF or CRLF; a leading BOM is ignored; blank lines skipped.
+    """Parse the whole file. Lines end in LF, CRLF or CR; a leading BOM is ignored; blank lines skipped.
 
     A line is `label<TAB>text`: the label is ham or spam in any case, and the text (which may itself
     hold tabs) is kept exactly, and must not be blank.
     """
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the file's final newline does not start another line
     rows, bad, blank = [], [], 0
-    for number, line in enumerate(lines, start=1):
-        line = line.removesuffix(b"\r")
+    for number, line in enumerate(split_lines(raw), start=1):  # a CR-only file is never one message
         if not line.strip():
             blank += 1
             continue
         try:
             decoded = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad.append(BadLine(number, f"invalid UTF-8 at byte {exc.start}", _excerpt(line)))
+            bad.append(BadLine(number, f"invalid UTF-8 at byte {exc.start}", excerpt(line)))
             continue
         label, tab, text = decoded.partition("\t")
         if not tab:
-            bad.append(BadLine(number, "no tab between label and text", _excerpt(line)))
+            bad.append(BadLine(number, "no tab between label and text", excerpt(line)))
         elif label.strip().lower() not in LABELS:
-            bad.append(BadLine(number, f"label {label[:20]!r} is not ham or spam", _excerpt(line)))
+            bad.append(BadLine(number, f"label {label[:20]!r} is not ham or spam", excerpt(line)))
         elif not text.strip():
-            bad.append(BadLine(number, "empty text", _excerpt(line)))
+            bad.append(BadLine(number, "empty text", excerpt(line)))
         else:
             rows.append((number, label.strip().lower(), text))
     messages = pd.DataFrame(rows, columns=["line", "label", "text"])
@@ -98,31 +71,44 @@ def decode_entities(messages: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def drop_duplicates(messages: pd.DataFrame) -> pd.DataFrame:
-    """Keep the first of each exact text; the same text under two labels is an error."""
+    """Keep the first of each exact text; the same text under two labels is an error naming where each is."""
     labels_per_text = messages.groupby("text", sort=False)["label"].nunique()
     conflicts = labels_per_text[labels_per_text > 1].index
     if len(conflicts):
         first = messages[messages["text"] == conflicts[0]]
-        lines = ", ".join(f"line {n} says {lab}" for n, lab in zip(first["line"], first["label"], strict=True))
+        sources = first["source"] if "source" in first else [""] * len(first)
+        lines = ", ".join(
+            f"{f'{source} ' if source else ''}line {n} says {lab}"
+            for source, n, lab in zip(sources, first["line"], first["label"], strict=True)
+        )
         raise StageError(
-            f"{len(conflicts)} text(s) appear with both labels; first: {_excerpt(conflicts[0].encode())!r} ({lines})"
+            f"{len(conflicts)} text(s) appear with both labels; first: {excerpt(conflicts[0].encode())!r} ({lines})"
         )
     return messages.drop_duplicates("text", keep="first")
 
 
 def prepare_messages(raw: bytes, on_bad_line: str, decode_html_entities: bool = True) -> tuple[pd.DataFrame, dict]:
-    """Return the clean table (id, text, label 0/1) and a summary of what was decoded and dropped.
+    """The bundled collection alone: see prepare_parts."""
+    return prepare_parts([("", parse_collection(raw))], on_bad_line, decode_html_entities)
+
+
+def prepare_parts(
+    parts: list[tuple[str, Parsed]], on_bad_line: str, decode_html_entities: bool = True
+) -> tuple[pd.DataFrame, dict]:
+    """Return the clean table (id, text, label 0/1) of all parts, concatenated in order, and a summary of
+    what was decoded and dropped. Each part is (source name, parsed file); the name ("" for the collection
+    read alone) is how bad lines and conflicting labels are located.
 
     Entities are decoded before duplicates are dropped, so `a &amp; b` and `a & b` count as one text.
     """
-    parsed = parse_collection(raw)
-    if parsed.bad_lines and on_bad_line == "error":
-        shown = "\n  ".join(str(b) for b in parsed.bad_lines[:5])
-        more = f"\n  … and {len(parsed.bad_lines) - 5} more" if len(parsed.bad_lines) > 5 else ""
-        raise StageError(
-            f"{len(parsed.bad_lines)} bad line(s) (set prepare.on_bad_line: skip to drop them):\n  {shown}{more}"
-        )
-    messages, decoded = decode_entities(parsed.messages) if decode_html_entities else (parsed.messages, 0)
+    bad_lines = [bad for _, parsed in parts for bad in parsed.bad_lines]
+    blank_lines = sum(parsed.blank_lines for _, parsed in parts)
+    if bad_lines and on_bad_line == "error":
+        shown = "\n  ".join(str(b) for b in bad_lines[:5])
+        more = f"\n  … and {len(bad_lines) - 5} more" if len(bad_lines) > 5 else ""
+        raise StageError(f"{len(bad_lines)} bad line(s) (set prepare.on_bad_line: skip to drop them):\n  {shown}{more}")
+    parsed = pd.concat([p.messages.assign(source=name) for name, p in parts], ignore_index=True)
+    messages, decoded = decode_entities(parsed) if decode_html_entities else (parsed, 0)
     unique = drop_duplicates(messages)
     if unique.empty:
         raise StageError("no valid messages in the input")
@@ -134,17 +120,34 @@ def prepare_messages(raw: bytes, on_bad_line: str, decode_html_entities: bool = 
         }
     ).reset_index(drop=True)
     summary = {
-        "lines": len(parsed.messages) + len(parsed.bad_lines) + parsed.blank_lines,
-        "blank_lines": parsed.blank_lines,
-        "bad_lines": len(parsed.bad_lines),
-        "bad_line_examples": [str(b) for b in parsed.bad_lines[:20]],
+        "lines": len(parsed) + len(bad_lines) + blank_lines,
+        "blank_lines": blank_lines,
+        "bad_lines": len(bad_lines),
+        "bad_line_examples": [str(b) for b in bad_lines[:20]],
         "html_entities_decoded": decoded,  # lines whose text changed, counted before duplicates are dropped
-        "duplicates_dropped": len(parsed.messages) - len(unique),
+        "duplicates_dropped": len(parsed) - len(unique),
         "messages": len(table),
         "spam": int(table["label"].sum()),
         "ham": int((table["label"] == 0).sum()),
     }
+    if any(name for name, _ in parts):
+        summary["sources"] = {
+            name: {"rows": len(p.messages), "bad_lines": len(p.bad_lines), "blank_lines": p.blank_lines}
+            for name, p in parts
+        }
     return table, summary
+
+
+def read_parts(raw_file: Path, params: PrepareParams) -> list[tuple[str, Parsed]]:
+    """The collection (if prepare.collection) then each file of each of prepare.sources, in order."""
+    files = [
+        (path, spec) for i, spec in enumerate(params.sources) for path in source_files(spec, f"prepare.sources[{i}]")
+    ]
+    parts = []
+    if params.collection:  # named by its path only beside other files
+        parts.append((raw_file.as_posix() if files else "", parse_collection(raw_file.read_bytes())))
+    parts.extend((path.as_posix(), read_source(path, spec)) for path, spec in files)
+    return parts
 
 
 @app.command()
@@ -154,9 +157,14 @@ def main(
     output: Path = typer.Argument(MESSAGES_FILE),
     summary_file: Path = typer.Argument(SUMMARY_FILE),
 ) -> None:
-    """Validate, decode HTML entities in and deduplicate RAW_FILE (params: prepare) into OUTPUT (Parquet)."""
+    """Validate, decode HTML entities in and deduplicate RAW_FILE and prepare.sources into OUTPUT (Parquet).
+
+    RAW_FILE is the bundled collection (read when prepare.collection is true); prepare.sources name more
+    files inside data/sources/ (CSV, TSV, JSONL, Parquet): see docs/data.md.
+    """
     params = load_params().prepare
-    table, summary = prepare_messages(raw_file.read_bytes(), params.on_bad_line, params.decode_html_entities)
+    parts = read_parts(raw_file, params)
+    table, summary = prepare_parts(parts, params.on_bad_line, params.decode_html_entities)
     write_parquet(table, output)
     write_json(summary_file, summary)
     typer.echo(

@@ -17,9 +17,40 @@ from stages.common.params import SplitParams, load_params
 app = stage_app(__doc__)
 
 
+PARTS = ("train", "val", "test")
+
+
+def require_both_classes(labels: pd.Series) -> None:
+    """One-class data trains a useless model (and leaves MCC and ROC undefined): refuse it, with the counts."""
+    spam = int(labels.sum())
+    if spam == 0 or spam == len(labels):
+        only, other = ("ham", "spam") if spam == 0 else ("spam", "ham")
+        raise StageError(
+            f"the prepared data holds only {only} ({len(labels):,} messages, 0 {other}): a classifier needs both "
+            "classes; add labelled messages of the other class (prepare.sources, docs/data.md)"
+        )
+
+
+def require_both_classes_per_part(split: pd.DataFrame, labels: pd.Series) -> None:
+    """Every part needs spam and ham: without them training, the threshold on val or the test metrics mean nothing."""
+    spam = labels.groupby(split["split"].to_numpy()).sum()
+    total = split["split"].value_counts()
+    counts = {part: (int(spam.get(part, 0)), int(total.get(part, 0) - spam.get(part, 0))) for part in PARTS}
+    empty = [f"{part} has no {cls}" for part, (s, h) in counts.items() for cls, n in (("spam", s), ("ham", h)) if not n]
+    if empty:
+        shown = ", ".join(f"{part} {s:,} spam / {h:,} ham" for part, (s, h) in counts.items())
+        raise StageError(
+            f"split refused: {'; '.join(empty)} ({shown}): add labelled messages or change split.train/val/test"
+        )
+
+
 def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
-    """Return (id, split) with split in train/val/test, each keeping the spam ratio of the whole."""
+    """Return (id, split) with split in train/val/test, each keeping the spam ratio of the whole.
+
+    Refused (StageError with the counts) when the data or any part lacks spam or ham.
+    """
     ids, labels = messages["id"], messages["label"]
+    require_both_classes(labels)
     try:
         rest_ids, test_ids, rest_labels, _ = train_test_split(
             ids, labels, test_size=params.test, stratify=labels, random_state=params.seed
@@ -35,7 +66,9 @@ def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     which = pd.Series("train", index=ids.index)
     which[val_ids.index] = "val"
     which[test_ids.index] = "test"
-    return pd.DataFrame({"id": ids, "split": which.astype("category")})
+    table = pd.DataFrame({"id": ids, "split": which.astype("category")})
+    require_both_classes_per_part(table, labels)
+    return table
 
 
 @app.command()

@@ -21,7 +21,7 @@ from stages.common.cli import (
     stage_featurizer,
 )
 from stages.common.errors import StageError, TrainingDiverged
-from stages.common.features import load_splits
+from stages.common.features import load_splits, require_both_classes
 from stages.common.io import atomic_dir, write_json, write_run_log
 from stages.common.layout import CARD, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
 from stages.common.neuron import best_f1_threshold, predict_logits, save_neuron, train_neuron
@@ -48,6 +48,7 @@ def main(
     log_dir = log_dir or layout.train_log_dir(featurizer)
     splits = load_splits(features_dir, messages_file, split_file)
     train, val = splits["train"], splits["val"]
+    require_both_classes(splits, ("train", "val"), "training")
     x_train, y_train, x_val, y_val = train.features, train.labels, val.features, val.labels
 
     with atomic_dir(log_dir) as live_dir, atomic_dir(model_dir) as out:

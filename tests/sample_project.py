@@ -25,6 +25,7 @@ PROJECT_FILES = [
     ".dvcignore",
     "data/vendor",
     "data/sample",
+    "data/sources",
     "reports/seeds.json",  # committed by bench/seeds.py; compare quotes it
 ]
 

@@ -24,6 +24,7 @@ SKIPPED = [
     (r"-m pytest|^pytest\b|\.ci/run\b", "the test suite itself (CI runs it)"),
     (r"\bspam serve\b", "blocks serving the web app (tests/test_app.py drives it)"),
     (r"\bhf download\b|huggingface-cli", "needs the Hugging Face hub"),
+    (r"\bdvc exp run --queue\b|\bdvc queue start\b", "background queue workers: tests/test_sweep.py runs the sweep"),
     (r"ssh://|s3://|gs://|azure://|dvc\[(ssh|s3|gs|azure)\]|\.\[ssh\]", "a team remote (tests/test_remote.py)"),
 ]
 # Stripped from the front of a command: the test already runs in the venv that `.ci/setup` made.

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
+from stages.common.errors import StageError
 from stages.common.io import atomic_dir, read_json, write_json
 from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
 from stages.common.params import VectorizerParams
@@ -159,3 +160,13 @@ def load_splits(features_dir: Path, messages_file: Path, split_file: Path) -> di
             wanted.to_numpy(), matrix[row_of[wanted].to_numpy()], labels[wanted].to_numpy(dtype=np.float32)
         )
     return out
+
+
+def require_both_classes(splits: dict[str, Split], parts: tuple[str, ...], needed_for: str) -> None:
+    """StageError unless each of `parts` holds spam and ham (the split stage refuses others; a hand-made
+    split may not): training, the val threshold and the test metrics mean nothing on one class."""
+    for part in parts:
+        labels = splits[part].labels
+        if labels.size == 0 or labels.min() == labels.max():
+            only = "no messages" if labels.size == 0 else f"only {'spam' if labels.min() else 'ham'}"
+            raise StageError(f"the {part} split holds {only}: {needed_for} needs spam and ham in {', '.join(parts)}")

@@ -37,7 +37,9 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: fl
         "recall": skm.recall_score(labels, predicted, zero_division=0),
         "specificity": tn / (tn + fp) if tn + fp else 0.0,
         "f1": skm.f1_score(labels, predicted, zero_division=0),
-        "mcc": skm.matthews_corrcoef(labels, predicted),
+        # MCC is 0 where undefined (one class predicted or present), as metrics_from_counts has it; sklearn
+        # would warn there. Elsewhere sklearn's own value, so metrics stay byte-identical to earlier runs.
+        "mcc": skm.matthews_corrcoef(labels, predicted) if (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) else 0.0,
         "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else None,
         "pr_auc": skm.average_precision_score(labels, scores) if both_classes else None,
         "n": int(len(labels)),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import codecs
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 import yaml
@@ -49,9 +50,54 @@ class DownloadParams(Strict):
     max_bytes: Annotated[PositiveInt, Field(le=2**31)] = 50_000_000
 
 
+LabelValue = Annotated[str, Field(min_length=1, max_length=100)] | StrictInt
+
+
+class SourceParams(Strict):
+    """A file (or a glob of files) of labelled messages, read by stages/common/sources.py."""
+
+    files: str = Field(min_length=1, max_length=300, description="a path or glob inside data/sources/")
+    format: Literal["csv", "tsv", "jsonl", "parquet"]
+    text: str = Field("text", min_length=1, max_length=200, description="the column (JSONL: field) of the message")
+    label: str = Field("label", min_length=1, max_length=200, description="the column (JSONL: field) of the label")
+    spam: list[LabelValue] = Field(default_factory=lambda: ["spam"], min_length=1, max_length=100)
+    ham: list[LabelValue] = Field(default_factory=lambda: ["ham"], min_length=1, max_length=100)
+    encoding: str = Field("utf-8", max_length=40, description="the file's text encoding, e.g. latin-1")
+
+    @model_validator(mode="after")
+    def readable(self) -> SourceParams:
+        from stages.common.sources import SOURCES_DIR, label_key
+
+        path = PurePosixPath(self.files)
+        if path.is_absolute() or ".." in path.parts or path.parts[:2] != SOURCES_DIR.parts or len(path.parts) < 3:
+            raise ValueError(
+                f"files: {clip(self.files)!r} must be inside {SOURCES_DIR}/ (prepare depends on that directory in "
+                "dvc.yaml, so a file added there reruns prepare)"
+            )
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"encoding: unknown encoding {clip(self.encoding, 40)!r} (e.g. utf-8, latin-1)") from None
+        if self.format == "parquet" and codecs.lookup(self.encoding).name != "utf-8":
+            raise ValueError("encoding: Parquet text is always UTF-8; leave encoding out")
+        both = {label_key(v) for v in self.spam} & {label_key(v) for v in self.ham}
+        if both:
+            raise ValueError(f"spam and ham both list {clip(sorted(both))}")
+        return self
+
+
 class PrepareParams(Strict):
     on_bad_line: Literal["error", "skip"] = "error"
     decode_html_entities: bool = True
+    collection: StrictBool = True  # the bundled SMS Spam Collection (the download stage's output)
+    # More labelled messages, concatenated after the collection (in this order) and deduplicated.
+    sources: list[SourceParams] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def some_source(self) -> PrepareParams:
+        if not self.collection and not self.sources:
+            raise ValueError("no messages to prepare: set collection: true or list sources")
+        return self
 
 
 class SplitParams(Strict):

@@ -17,6 +17,8 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,8 +34,9 @@ import typer
 
 from stages.common import layout
 from stages.common.cli import flush_output, reports_errors, write_line
-from stages.common.errors import StageError, check_name, utf8_text
+from stages.common.errors import StageError, check_name
 from stages.common.layout import PARAMS_FILE
+from stages.common.message_stream import MAX_CHARS, StreamStats, stream_messages
 
 if TYPE_CHECKING:
     from stages.common.params import Params
@@ -140,34 +144,56 @@ def run_in_foreground(command: list[str]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:
-    """Messages from arguments, a file or stdin (`-`); returns (messages, blank lines skipped)."""
+def argument_messages(messages: list[str]) -> list[str]:
+    """Messages given as arguments, checked: none empty, all valid UTF-8."""
+    if not messages:
+        raise StageError('nothing to predict: give a message, --file PATH, or - for stdin (spam predict "hi")')
+    empty = [i + 1 for i, m in enumerate(messages) if not m.strip()]
+    if empty:
+        raise StageError(f"message {empty[0]} is empty: give some text")
+    # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
+    odd = [i + 1 for i, m in enumerate(messages) if SURROGATE.search(m)]
+    if odd:
+        raise StageError(f"message {odd[0]} is not valid UTF-8 text")
+    return messages
+
+
+@contextlib.contextmanager
+def message_source(messages: list[str], file: Path | None, stats: StreamStats) -> Iterator[Iterator[str]]:
+    """The messages to score, lazily: arguments, or the lines of a file or stdin (`-`), read a block at a
+    time and each cut to MAX_CHARS characters (counted in `stats`), so memory stays bounded on any input."""
     if file is not None and messages:
         raise StageError("give messages as arguments or --file, not both")
     if file is None and messages != ["-"]:
-        if not messages:
-            raise StageError('nothing to predict: give a message, --file PATH, or - for stdin (spam predict "hi")')
-        empty = [i + 1 for i, m in enumerate(messages) if not m.strip()]
-        if empty:
-            raise StageError(f"message {empty[0]} is empty: give some text")
-        # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
-        odd = [i + 1 for i, m in enumerate(messages) if SURROGATE.search(m)]
-        if odd:
-            raise StageError(f"message {odd[0]} is not valid UTF-8 text")
-        return messages, 0
-    source = "stdin" if file is None else str(file)
-    if file is None and sys.stdin is None:
-        raise StageError("stdin is closed: pipe messages in (cat messages.txt | spam predict -) or give --file PATH")
-    data = sys.stdin.buffer.read() if file is None else Path(file).read_bytes()
-    if b"\0" in data:
-        line = data[: data.index(b"\0")].count(b"\n") + 1
-        raise StageError(f"{source} looks binary (NUL byte on line {line}): give a text file, one message a line")
-    text = utf8_text(data, source, "give a text file, one message a line")
-    lines = text.splitlines()
-    kept = [line for line in lines if line.strip()]
+        checked = argument_messages(messages)
+        for number, text in enumerate(checked, start=1):
+            if len(text) > MAX_CHARS:
+                stats.record_cut(f"message {number}: {len(text):,} characters")
+        yield (text[:MAX_CHARS] for text in checked)
+        return
+    if file is None:
+        if sys.stdin is None:
+            raise StageError(
+                "stdin is closed: pipe messages in (cat messages.txt | spam predict -) or give --file PATH"
+            )
+        yield stream_messages(sys.stdin.buffer.read1, "stdin", MAX_CHARS, stats)
+        return
+    with Path(file).open("rb") as handle:
+        yield stream_messages(handle.read1, str(file), MAX_CHARS, stats)
+
+
+def read_messages(messages: list[str], file: Path | None) -> tuple[list[str], int]:
+    """All messages at once (for tests and small inputs): (messages, blank lines skipped)."""
+    stats = StreamStats()
+    with message_source(messages, file, stats) as texts:
+        kept = list(texts)
     if not kept:
-        raise StageError(f"{source} holds no messages (only blank lines)")
-    return kept, len(lines) - len(kept)
+        raise no_messages(file)
+    return kept, stats.blank
+
+
+def no_messages(file: Path | None) -> StageError:
+    return StageError(f"{'stdin' if file is None else file} holds no messages (only blank lines)")
 
 
 def excerpt(text: str) -> str:
@@ -186,39 +212,50 @@ def predict(
     """Say whether each message is spam. Example: spam predict "WINNER! Claim your prize now"
 
     Prints the label, the spam probability and the threshold of the chosen model. Blank lines in a file are
-    skipped and counted. Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
+    skipped and counted. A file or stdin is read and scored in batches, so any size works in bounded memory;
+    a message longer than 5,000 characters (the app's cap) is cut to its first 5,000, and a note says so.
+    Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
     from stages.user.predictor import best_featurizer, load_predictor, trained_featurizers
 
-    texts, blank = read_messages(messages or [], file)
     if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
         from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
 
         load_params(PARAMS_FILE).featurizer(featurizer)
-    choice = best_featurizer() if featurizer is None else None
-    if choice is not None and choice.note:
-        typer.echo(choice.note, err=True)
-    name = featurizer or choice.featurizer
-    predictor = load_predictor(name)
-    if not as_json:
-        write_line(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
-    from tqdm import tqdm
+    stats = StreamStats()
+    with message_source(messages or [], file, stats) as texts:
+        first = list(itertools.islice(texts, PREDICT_BATCH))  # read before anything loads or prints
+        if not first:
+            raise no_messages(file)
+        choice = best_featurizer() if featurizer is None else None
+        if choice is not None and choice.note:
+            typer.echo(choice.note, err=True)
+        name = featurizer or choice.featurizer
+        predictor = load_predictor(name)
+        if not as_json:
+            write_line(f"{'label':<5}  {'p(spam)':>7}  {'threshold':>9}  message   [featurizer: {name}]")
+        from tqdm import tqdm
 
-    # Scored and printed a batch at a time: `| head -1` stops the command after the first batch.
-    with tqdm(total=len(texts), unit="msg", desc=f"predict {name}", disable=len(texts) < 1000) as bar:
-        for start in range(0, len(texts), PREDICT_BATCH):
-            batch = texts[start : start + PREDICT_BATCH]
-            for text, probability in zip(batch, predictor.spam_probability(batch).tolist(), strict=True):
-                label = "spam" if probability >= predictor.threshold else "ham"
-                if as_json:
-                    row = {"label": label, "spam_probability": round(probability, 6), "threshold": predictor.threshold}
-                    write_line(json.dumps(row | {"featurizer": name, "message": text}, ensure_ascii=False))
-                else:
-                    write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
-            flush_output()
-            bar.update(len(batch))
-    if blank:
-        typer.echo(f"skipped {blank} blank line{'s' * (blank != 1)}", err=True)
+        # Scored and printed a batch at a time: memory stays bounded, and `| head -1` stops the command after
+        # the first batch. The bar shows on a terminal, on runs longer than a few seconds.
+        with tqdm(unit="msg", desc=f"predict {name}", delay=3, disable=None) as bar:  # a terminal only
+            batch = first
+            while batch:
+                for text, probability in zip(batch, predictor.spam_probability(batch).tolist(), strict=True):
+                    label = "spam" if probability >= predictor.threshold else "ham"
+                    if as_json:
+                        row = {"label": label, "spam_probability": round(probability, 6)}
+                        row |= {"threshold": predictor.threshold, "featurizer": name, "message": text}
+                        write_line(json.dumps(row, ensure_ascii=False))
+                    else:
+                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+                flush_output()
+                bar.update(len(batch))
+                batch = list(itertools.islice(texts, PREDICT_BATCH))
+    if note := stats.cut_note(MAX_CHARS):
+        typer.echo(note, err=True)
+    if stats.blank:
+        typer.echo(f"skipped {stats.blank} blank line{'s' * (stats.blank != 1)}", err=True)
 
 
 @app.command()

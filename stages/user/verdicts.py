@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from stages.common.message_stream import MAX_CHARS  # the app and `spam predict` cut at the same length
 from stages.user.predictor import Predictor
 
-MAX_CHARS = 5_000  # SMS are short; longer input is cut, and the app says so
 WORD = re.compile(r"\S+")
 SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not a character, cannot be encoded
 
