@@ -269,7 +269,25 @@ def verdicts(results: list[dict]) -> list[str]:
             peak = max(s["peak_rss"] for s in by_size[n].values())
             ok = "met" if peak < limit else "NOT met"
             lines.append(f"- peak RSS at {n:,} < {limit / 1e9:.0f} GB: {ok}, measured {peak / 1e9:.2f} GB")
+        elif len(by_size) >= 2 and max(by_size) < n:
+            peak, stage = extrapolated_peak(by_size, n)
+            ok = "met" if peak < limit else "NOT met"
+            lines.append(
+                f"- peak RSS at {n:,} < {limit / 1e9:.0f} GB: {ok} by extrapolation (not measured): {stage} "
+                f"{peak / 1e9:.2f} GB, from the two largest sizes measured and their growth exponent"
+            )
     return lines
+
+
+def extrapolated_peak(by_size: dict, n: int) -> tuple[float, str]:
+    """The highest stage peak RSS at n, each stage extended from the two largest measured sizes along its
+    own exponent (at least 1: memory that grew slower than n so far is not assumed to keep doing so)."""
+    small, large = sorted(by_size)[-2:]
+    estimates = []
+    for stage, run in by_size[large].items():
+        k = max(1.0, growth_exponent(small, by_size[small][stage]["peak_rss"], large, run["peak_rss"]))
+        estimates.append((run["peak_rss"] * (n / large) ** k, stage))
+    return max(estimates)
 
 
 @app.command()

@@ -59,7 +59,9 @@ def test_table_and_verdicts():
     assert lines[0].startswith("- wall time exponent 50k→300k ≤ 1.15: NOT met") and "1.30" in lines[0]
     assert lines[1].startswith("- CPU time exponent 50k→300k ≤ 1.15: NOT met") and "1.30" in lines[1]
     assert "peak RSS at 300,000 < 4 GB: NOT met, measured 5.00 GB" in lines[2]
+    assert "peak RSS at 1,000,000 < 12 GB: NOT met by extrapolation (not measured): x 16.67 GB" in lines[3]
     lines = verdicts([result(50_000, 2.0, 1e9), result(300_000, 2.0 * 6**1.1, 3e9)])
+    assert "< 12 GB: met by extrapolation (not measured): x 10.00 GB" in lines[3]  # 3 GB x (1M / 300k)^1
     assert "met (steepest" in lines[0] and "NOT" not in " ".join(lines)
     assert math.isfinite(float(lines[0].rsplit(", ", 1)[1].rstrip(")")))
 
