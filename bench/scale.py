@@ -181,7 +181,11 @@ def run_size(n: int, seed: int, keep: bool) -> dict:
         write_collection(build_corpus(read_collection(), n, seed), workdir / "data/raw/SMSSpamCollection")
         print(f"{n:,} messages: corpus built in {time.perf_counter() - started:.1f} s ({workdir})", flush=True)
         shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
-        runs = [run_stage(name, command, workdir, outputs) for name, command, outputs in pipeline(workdir)]
+        loads = [os.getloadavg()[0]]
+        runs = []
+        for name, command, outputs in pipeline(workdir):
+            runs.append(run_stage(name, command, workdir, outputs))
+            loads.append(os.getloadavg()[0])
         vocabulary = json.loads((workdir / "data/features/tfidf/vectorizer.json").read_text())["vocabulary"]
         metrics = {f: json.loads((workdir / f"reports/metrics/{f}.json").read_text()) for f in FEATURIZERS}
         return {
@@ -190,6 +194,7 @@ def run_size(n: int, seed: int, keep: bool) -> dict:
             "tfidf_features": len(vocabulary),
             "test_mcc": {f: metrics[f].get("test", {}).get("mcc") for f in FEATURIZERS},
             "stages": [asdict(r) for r in runs],
+            "load_average": [round(min(loads), 1), round(max(loads), 1)],  # 1-minute, between stages
             "machine": machine(),
         }
     finally:
@@ -303,6 +308,11 @@ def run(
         (RESULTS / f"{n}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
+def load_range(results: list[dict]) -> str:
+    loads = [x for r in results for x in r.get("load_average", [])]
+    return f"1-minute load average {min(loads):g} to {max(loads):g}" if loads else "load not recorded"
+
+
 @app.command()
 def table(output: Path = typer.Option(DOC)) -> None:
     """Write docs/scale.md from bench/results/scale/*.json."""
@@ -316,8 +326,10 @@ def table(output: Path = typer.Option(DOC)) -> None:
         "(bench/results/scale/*.json). Each stage is the real stage code in its own process on a corpus built from "
         "the real collection by deterministic perturbation (bench/scale.py `build_corpus`); peak RSS is that "
         "process's ru_maxrss. Machine: "
-        f"{results[-1]['machine']}, shared with other jobs while measured, so seconds swing; the exponents "
-        "at the small sizes are flattened by each process's fixed start-up (imports, about 2-4 s).\n\n"
+        f"{results[-1]['machine']}, shared with other jobs while measured ({load_range(results)}), "
+        "so wall seconds swing with the share of the cores a stage got: CPU seconds (user + system "
+        "of the stage's process) measure its own work, wall seconds also how busy the machine was. The "
+        "exponents at the small sizes are flattened by each process's fixed start-up (imports, 1-3 CPU s).\n\n"
         "## Targets\n\n" + "\n".join(verdicts(results)) + "\n\n" + markdown(results)
     )
     output.write_text(text, encoding="utf-8")
