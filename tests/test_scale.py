@@ -77,3 +77,23 @@ def test_tfidf_default_is_bounded_above_the_real_vocabulary():
     texts = list(dict.fromkeys(text for _, text in read_collection()))
     unbounded = make_vectorizer(params.model_copy(update={"max_features": None})).fit(texts)
     assert len(unbounded.vocabulary_) <= params.max_features
+
+
+def test_embedding_cache_holds_numpy_blocks_not_one_object_per_message(tmp_path):
+    """At 1 M messages a dict of small arrays costs ~100 B of overhead each; the cache keeps two arrays."""
+    import numpy as np
+
+    from stages.common.embed_cache import EmbeddingCache, text_keys
+
+    cache = EmbeddingCache(tmp_path, "setting", 8)
+    cache.load()
+    texts = [f"message {i}" for i in range(10_000)]
+    for start in range(0, len(texts), 2_500):
+        block = texts[start : start + 2_500]
+        cache.add(text_keys(block), np.full((len(block), 8), start, np.float32))
+    loaded = EmbeddingCache(tmp_path, "setting", 8).load()
+    assert type(loaded.keys) is np.ndarray and loaded.keys.dtype == np.dtype("S32") and loaded.keys.shape == (10_000,)
+    assert type(loaded.vectors) is np.ndarray and loaded.vectors.shape == (10_000, 8)
+    assert loaded.vectors.flags.c_contiguous and loaded.vectors.dtype == np.float32
+    rows = loaded.rows(text_keys(texts))
+    assert (loaded.vectors[rows, 0] == np.repeat(np.arange(0, 10_000, 2_500), 2_500)).all()
