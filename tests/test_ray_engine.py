@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,9 +99,29 @@ def cluster():
         ray.shutdown()
 
 
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:  # the process ended meanwhile
+            continue
+    return found
+
+
 def test_ray_engine_gives_the_local_vectors_and_the_same_card(workdir, reference):
-    log = finish(featurize(workdir, "tiny_ray", "cache-ray", "ray"))  # starts and stops its own local Ray
-    assert "(ray, " in log
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    try:  # starts and stops its own local Ray, whose processes name their session directory under ray_tmp
+        log = finish(featurize(workdir, "tiny_ray", "cache-ray", "ray", RAY_TMPDIR=ray_tmp))
+        assert "(ray, " in log
+        assert Path(ray_tmp, "ray").is_dir()  # the Ray it started lived there
+        deadline = time.monotonic() + 30
+        while processes_mentioning(ray_tmp) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not processes_mentioning(ray_tmp), "Ray processes left behind by the featurize stage"
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     ids, matrix = vectors(workdir / "ray")
     assert ids == reference[0]
     assert np.abs(matrix - reference[1]).max() < TOLERANCE

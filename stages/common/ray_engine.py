@@ -27,6 +27,7 @@ from stages.common.encoders import ModelSource, encode, load_encoder
 from stages.common.params import EncoderParams
 
 INSTALL = 'pip install -e ".[ray]"'
+BATCHES_PER_ACTOR = 4
 OBJECT_STORE_BYTES = 512 * 2**20  # texts and vectors in flight only; Ray's default takes 30 % of the RAM
 
 
@@ -108,16 +109,19 @@ def encode_with_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours below counts what reached the cache
         context.print_on_execution_start = False
-        blocks = [  # one block per batch, so that the actors share the work
+        # One block per batch, at least BATCHES_PER_ACTOR per actor so that none idles while another
+        # works through a long queue; at most chunk_size rows (what a kill can lose).
+        rows_per_batch = max(1, min(chunk_size, -(-len(missing_rows) // (BATCHES_PER_ACTOR * actors))))
+        blocks = [
             pd.DataFrame({"row": rows, "text": [texts[i] for i in rows]})
-            for rows in np.array_split(missing_rows, -(-len(missing_rows) // chunk_size))
+            for rows in np.array_split(missing_rows, -(-len(missing_rows) // rows_per_batch))
         ]
         dataset = ray.data.from_pandas(blocks).map_batches(
             EncoderActor,
             fn_constructor_kwargs=dict(
                 params=params.model_dump(mode="json"), featurizer=featurizer, source=source, threads=threads
             ),
-            batch_size=chunk_size,
+            batch_size=rows_per_batch,  # one batch, one cache chunk
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_gpus=gpus,
