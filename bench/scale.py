@@ -321,8 +321,16 @@ offline). The perturbed corpora reach the bound by 50 k messages (table below).
 
 
 def load_range(results: list[dict]) -> str:
-    loads = [x for r in results for x in r.get("load_average", [])]
-    return f"1-minute load average {min(loads):g} to {max(loads):g}" if loads else "load not recorded"
+    """The 1-minute load average seen between stages, and at which sizes (older results lack it)."""
+    recorded = [r for r in results if "load_average" in r]
+    if not recorded:
+        return "load not recorded"
+    loads = [x for r in recorded for x in r["load_average"]]
+    text = f"1-minute load average {min(loads):g} to {max(loads):g}"
+    if len(recorded) < len(results):
+        sizes = ", ".join(f"{r['messages']:,}" for r in recorded)
+        text += f" at {sizes}; not recorded at the other sizes"
+    return text
 
 
 @app.command()
