@@ -78,7 +78,9 @@ def main(
     if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
         matrix, run = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
         # Only what the inputs determine: a forced rerun writes the same bytes, so nothing downstream reruns.
-        card = {"params": settings.model_dump(mode="json"), "model_fingerprint": run.model_fingerprint}
+        # The engine is left out: local and ray write the same vectors, so the same card (no retrain downstream).
+        params_card = settings.model_dump(mode="json", exclude={"engine"})
+        card = {"params": params_card, "model_fingerprint": run.model_fingerprint}
         save_dense_features(output, messages["id"], matrix, {**card, "dims": int(matrix.shape[1])})
         facts = asdict(run)
     else:

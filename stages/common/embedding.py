@@ -68,6 +68,10 @@ def embed(
         model_fingerprint=source.fingerprint,
     )
     typer.echo(f"{featurizer}: {run.cache_hits:,} cache hits, {run.encoded:,} to encode")
+    if len(missing) and params.engine == "ray":  # an actor pool through Ray Data, into the same cache
+        from stages.common.ray_engine import encode_with_ray
+
+        return encode_with_ray(texts, keys, cached, missing_rows, params, featurizer, source, cache, chunk_size), run
     if len(missing):
         encoder = load_encoder(params, featurizer, source)
         new = []

@@ -148,6 +148,9 @@ class EncoderParams(Strict):
     # Encoder-decoder models (BART): pool the full model's last_hidden_state (as the course did) or the
     # encoder's only, at half the cost. Ignored by encoder-only models.
     hidden_states: Literal["full", "encoder"] = "full"
+    # Who encodes the messages missing from the cache: this process (local), or an actor pool through Ray
+    # Data (ray: the `ray` extra; a local Ray, or the cluster in RAY_ADDRESS; stages/common/ray_engine.py).
+    engine: Literal["local", "ray"] = "local"
 
 
 class ConcatParams(Strict):
