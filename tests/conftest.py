@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,14 +26,29 @@ def unused_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_listening(port: int, server: subprocess.Popen, seconds: float) -> None:
+    """Until something accepts on 127.0.0.1:port; fails with the server's output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist's `--dist loadgroup` (pyproject.toml): every test that uses the session `project`
-    runs on one worker, so it is built once; so does each slow module, so its module fixtures are built once."""
+    runs on one worker, so it is built once; so do the tests of a module that share a module-scoped fixture
+    (test_remote's clone A, test_kill's work directory). Every other test goes wherever a worker is free."""
     for item in items:
+        fixtures = [d for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
         if "project" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("project"))
-        elif item.get_closest_marker("slow"):
+        elif any(d.scope == "module" for d in fixtures):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from stages.user.verdicts import (
     word_contributions,
 )
 from tests.app_driver import chromium, drive, first_look
-from tests.conftest import unused_port
+from tests.conftest import unused_port, wait_until_listening
 
 SPAM = "WINNER!! You have been selected for a FREE prize. Call now to claim your cash"
 HAM = "Are we still on for lunch tomorrow? I will call you when I get home"
@@ -124,14 +122,7 @@ def test_app_in_a_real_browser(project, first_run):
         ["spam", "serve", "--port", str(port)], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode()
-                time.sleep(0.5)
+        wait_until_listening(port, server, 120)
         screenshot = project / "reports" / "app.png"
         url, odd = f"http://127.0.0.1:{port}", ("", "free " * 20_000)
         look = first_look(url)

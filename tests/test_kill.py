@@ -19,12 +19,12 @@ from tests.tiny_models import WORDS, save_tiny_bert
 
 pytestmark = pytest.mark.slow
 CHUNK = 40
-KILLS = 5
+KILLS = 3
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """A directory with params for one tiny encoder and 2,000 prepared messages."""
+    """A directory with params for one tiny encoder and 1,000 prepared messages."""
     directory = tmp_path_factory.mktemp("kill")
     model = save_tiny_bert(directory / "tiny-bert")
     params = real_params()
@@ -33,7 +33,7 @@ def workdir(tmp_path_factory) -> Path:
     params["train"]["tiny"] = params["train"]["minilm"]
     write_params(directory, params)
     rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(WORDS, size=rng.integers(5, 60))) + f" {i}" for i in range(2000)]
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(5, 60))) + f" {i}" for i in range(1000)]
     messages = pd.DataFrame({"id": [f"m{i:05d}" for i in range(len(texts))], "text": texts, "label": "ham"})
     messages.to_parquet(directory / "messages.parquet")
     return directory

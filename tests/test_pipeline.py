@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.common.message_stream import MAX_CHARS
 from stages.common.metrics import headline
 from tests.app_driver import CHROMIUM_FLAGS, chromium
 from tests.conftest import ROOT
@@ -271,7 +272,8 @@ def test_spam_predict_takes_odd_messages(project, first_run, message):
     for featurizer in ("tfidf", "minilm"):
         output = run(project, "spam", "predict", "--json", "--featurizer", featurizer, message)
         row = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
-        assert row["message"] == message and 0 <= row["spam_probability"] <= 1
+        assert row["message"] == message[:MAX_CHARS] and 0 <= row["spam_probability"] <= 1
+        assert (len(message) > MAX_CHARS) == ("note:" in output), output  # a cut message gets a note
 
 
 def test_spam_predict_refuses_binary_files(project, first_run):

@@ -7,6 +7,7 @@ the sample data (as tests/sample_project.py does) with an empty Hugging Face cac
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -64,36 +65,65 @@ def test_bash_blocks_are_found_and_skips_are_explained():
     assert all(tag.strip() for tag in openings), openings
 
 
-def test_every_readme_command_runs_offline(tmp_path):
-    """Also: right after the README's run command (its first `spam repro`), `dvc status` lists only the stages
-    of the encoders left out offline (bart, bert: hub ids, empty HF cache) and the aggregates that wait."""
+# Its block reruns the whole pipeline on new data: it runs as a test of its own, in its own copy, beside the rest.
+OWN_DATA = "## Your own messages"
+
+
+def readme_parts(readme: str) -> tuple[str, str]:
+    """The README without its own-data section, and that section (up to the next `## ` heading)."""
+    start = readme.index(OWN_DATA)
+    end = readme.find("\n## ", start + 1)
+    end = len(readme) if end < 0 else end
+    return readme[:start] + readme[end:], readme[start:end]
+
+
+def run_readme_commands(tmp_path: Path, markdown: str, status_after_run_command: bool) -> tuple[Path, str]:
+    """The ```bash commands of `markdown` in order, in one bash session, in a fresh offline copy of the project;
+    with `status_after_run_command`, `dvc status` right after the first `spam repro` goes to status.txt."""
     project = copy_project(tmp_path / "project", extra=("README.md", "bench", "docs"), **LEAN_TRAINING)
     (project / ".venv").symlink_to(ROOT / ".venv")  # `source .venv/bin/activate` works as written
-    commands = [runnable(c) for c in bash_commands((project / "README.md").read_text())]
+    commands = [runnable(c) for c in bash_commands(markdown)]
     script = ["set -euo pipefail", "trap 'echo \"README command failed: $BASH_COMMAND\" >&2' ERR"]
-    status_taken = False
+    status_taken = not status_after_run_command
     for command in filter(None, commands):
         script += [f"echo {shlex.quote('$ ' + command)}", command]
         if "spam repro" in command and not status_taken:
-            script.append("dvc status > ../status-after-run-command.txt")
+            script.append("dvc status > ../status.txt")
             status_taken = True
+    assert status_taken and any(commands)
     (project / "readme.sh").write_text("\n".join(script) + "\n")
     log = tmp_path / "readme.log"  # progress stays readable while it runs: tail -f
     with log.open("w") as out:
         done = subprocess.run(["bash", "readme.sh"], cwd=project, env=offline_env(project), stdout=out, stderr=out)
     output = log.read_text()
     assert done.returncode == 0 and "README command failed" not in output, output[-4000:]
-    assert sum(c is None for c in commands) >= 1 and status_taken
+    return project, output
 
-    status = (tmp_path / "status-after-run-command.txt").read_text()
+
+def test_every_readme_command_runs_offline(tmp_path):
+    """Also: right after the README's run command (its first `spam repro`), `dvc status` lists only the stages
+    of the encoders left out offline (bart, bert: hub ids, empty HF cache) and the aggregates that wait."""
+    readme, _ = readme_parts((ROOT / "README.md").read_text())
+    assert any(runnable(c) is None for c in bash_commands(readme))  # the skip list is in use
+    run_readme_commands(tmp_path, readme, status_after_run_command=True)
+    status = (tmp_path / "status.txt").read_text()
     print(status)
     listed = set(re.findall(r"^(\S+):$", status, re.M))
     left_out = {f"{stage}@{name}" for stage in ("featurize", "train", "evaluate") for name in ("bart", "bert")}
     assert listed == left_out | {"compare", "report"}, status
 
 
+def test_readme_own_messages_commands_run_offline(tmp_path):
+    """The "Your own messages" block on a fresh copy: the Kaggle-format sample and the new file are read."""
+    _, section = readme_parts((ROOT / "README.md").read_text())
+    project, output = run_readme_commands(tmp_path, section, status_after_run_command=False)
+    assert "Running stage 'prepare'" in output
+    summary = json.loads((project / "data" / "prepared" / "summary.json").read_text())
+    assert {"data/sources/kaggle/spam.csv", "data/sources/new/2026-11-27.csv"} <= set(summary["sources"]), summary
+
+
 def test_readme_names_hf_download_not_huggingface_cli():
     text = (ROOT / "README.md").read_text()
     assert "huggingface-cli" not in text and "hf download" in text
     assert "huggingface-cli" not in Path(ROOT / "stages" / "common" / "encoders.py").read_text()
-    assert "huggingface-cli" not in Path(ROOT / "stages" / "spam.py").read_text()
+    assert "huggingface-cli" not in Path(ROOT / "stages" / "user" / "spam.py").read_text()

@@ -7,14 +7,13 @@ The same round trip through an SSH remote, against a real OpenSSH server started
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import unused_port
+from tests.conftest import unused_port, wait_until_listening
 from tests.sample_project import DEFAULT_REMOTE, LEAN_TRAINING, copy_project, ran_stages, run
 from tests.tiny_models import save_tiny_bart, save_tiny_bert
 
@@ -136,14 +135,7 @@ def ssh_server(tmp_path):
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert server.poll() is None, server.stderr.read()
-            time.sleep(0.1)
+    wait_until_listening(port, server, 10)
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     try:
         yield {"url": f"ssh://{user}@127.0.0.1:{port}{tmp_path / 'ssh-remote'}", "keyfile": str(keys / "client")}
