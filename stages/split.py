@@ -10,14 +10,12 @@ from sklearn.model_selection import train_test_split
 
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
+from stages.common.features import SPLITS
 from stages.common.io import write_parquet
 from stages.common.layout import MESSAGES_FILE, SPLIT_FILE
 from stages.common.params import SplitParams, load_params
 
 app = stage_app(__doc__)
-
-
-PARTS = ("train", "val", "test")
 
 
 def require_both_classes(labels: pd.Series) -> None:
@@ -35,7 +33,7 @@ def require_both_classes_per_part(split: pd.DataFrame, labels: pd.Series) -> Non
     """Every part needs spam and ham: without them training, the threshold on val or the test metrics mean nothing."""
     spam = labels.groupby(split["split"].to_numpy()).sum()
     total = split["split"].value_counts()
-    counts = {part: (int(spam.get(part, 0)), int(total.get(part, 0) - spam.get(part, 0))) for part in PARTS}
+    counts = {part: (int(spam.get(part, 0)), int(total.get(part, 0) - spam.get(part, 0))) for part in SPLITS}
     empty = [f"{part} has no {cls}" for part, (s, h) in counts.items() for cls, n in (("spam", s), ("ham", h)) if not n]
     if empty:
         shown = ", ".join(f"{part} {s:,} spam / {h:,} ham" for part, (s, h) in counts.items())
@@ -82,7 +80,7 @@ def main(
     table = split_messages(pd.read_parquet(messages_file, columns=["id", "label"]), params)
     write_parquet(table, output)
     counts = table["split"].value_counts()
-    typer.echo(f"wrote {output}: " + ", ".join(f"{k} {counts[k]:,}" for k in ("train", "val", "test")))
+    typer.echo(f"wrote {output}: " + ", ".join(f"{k} {counts[k]:,}" for k in SPLITS))
 
 
 if __name__ == "__main__":

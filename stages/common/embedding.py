@@ -68,18 +68,24 @@ def embed(
         model_fingerprint=source.fingerprint,
     )
     typer.echo(f"{featurizer}: {run.cache_hits:,} cache hits, {run.encoded:,} to encode")
-    if len(missing) and params.engine == "ray":  # an actor pool through Ray Data, into the same cache
-        from stages.common.ray_engine import encode_with_ray
-
-        return encode_with_ray(texts, keys, cached, missing_rows, params, featurizer, source, cache, chunk_size), run
     if len(missing):
-        encoder = load_encoder(params, featurizer, source)
-        new = []
-        with tqdm(total=len(missing), unit="msg", desc=f"embed {featurizer}") as bar:
-            for start in range(0, len(missing), chunk_size):
-                rows = missing_rows[start : start + chunk_size]
-                vectors = encode(encoder, [texts[i] for i in rows], bar)
-                cache.add(keys[rows], vectors)  # a finished chunk survives a kill
-                new.append(vectors)
-        cached = CachedVectors.of(np.concatenate([cached.keys, missing]), np.concatenate([cached.vectors, *new]))
+        if params.engine == "ray":  # an actor pool through Ray Data, into the same cache
+            from stages.common.ray_engine import encode_with_ray
+
+            new_keys, new_vectors = encode_with_ray(
+                texts, keys, missing_rows, params, featurizer, source, cache, chunk_size
+            )
+        else:
+            encoder = load_encoder(params, featurizer, source)
+            new = []
+            with tqdm(total=len(missing), unit="msg", desc=f"embed {featurizer}") as bar:
+                for start in range(0, len(missing), chunk_size):
+                    rows = missing_rows[start : start + chunk_size]
+                    vectors = encode(encoder, [texts[i] for i in rows], bar)
+                    cache.add(keys[rows], vectors)  # a finished chunk survives a kill
+                    new.append(vectors)
+            new_keys, new_vectors = missing, np.concatenate(new)
+        cached = CachedVectors.of(
+            np.concatenate([cached.keys, new_keys]), np.concatenate([cached.vectors, new_vectors])
+        )
     return cached.vectors[cached.rows(keys)], run

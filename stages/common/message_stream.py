@@ -19,6 +19,9 @@ BLOCK = 1 << 16  # bytes read at a time
 LINE_END = re.compile(rb"\r\n|\r|\n")
 BYTES_PER_CHAR = 4  # UTF-8's longest character: `cap` characters never need more than 4 * cap bytes
 CUT_LINES_SHOWN = 3
+# Half of a UTF-16 pair: not a character. Bytes that are not UTF-8 on a command line, or a browser's broken
+# text, reach Python as one; it cannot be encoded.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass

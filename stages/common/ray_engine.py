@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from stages.common.embed_cache import CachedVectors, EmbeddingCache
+from stages.common.embed_cache import EmbeddingCache
 from stages.common.encoders import ModelSource, encode, load_encoder
 from stages.common.errors import StageError
 from stages.common.params import EncoderParams
@@ -92,16 +92,15 @@ def pool_size(ray) -> tuple[int, float, int]:
 def encode_with_ray(
     texts: list[str],
     keys: np.ndarray,
-    cached: CachedVectors,
     missing_rows: np.ndarray,
     params: EncoderParams,
     featurizer: str,
     source: ModelSource,
     cache: EmbeddingCache,
     chunk_size: int,
-) -> np.ndarray:
-    """Vectors for all texts: the cached ones plus texts[missing_rows] encoded by an actor pool, each
-    finished batch added to the cache as it arrives. Returns rows in `texts` order, like the local engine."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """texts[missing_rows] encoded by an actor pool, each finished batch added to the cache as it arrives.
+    Returns (keys, vectors) in the order the batches arrived; embed() merges them with the cached ones."""
     from tqdm import tqdm
 
     with ray_session() as ray:
@@ -142,5 +141,4 @@ def encode_with_ray(
             raise StageError(
                 f"ray engine failed for {featurizer}: {(lines[-1] if lines else type(exc).__name__)[:300]}"
             ) from None
-    merged = CachedVectors.of(np.concatenate([cached.keys, *new_keys]), np.concatenate([cached.vectors, *new_vectors]))
-    return merged.vectors[merged.rows(keys)]
+    return np.concatenate(new_keys), np.concatenate(new_vectors)

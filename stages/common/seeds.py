@@ -27,7 +27,7 @@ class SeedVerdicts:
 
 def seed_verdicts(seeds_run: dict, test_mcc: dict[str, float], split_seed: int) -> SeedVerdicts:
     """Compare a seeds.json (as bench/seeds.py writes it) with this run's test MCC per featurizer."""
-    on_this_split = seeds_run["per_seed"].get(str(split_seed)) or seeds_run["per_seed"].get(split_seed) or {}
+    on_this_split = seeds_run["per_seed"].get(str(split_seed), {})  # JSON object keys are strings
     stale = [
         name
         for name, mcc in test_mcc.items()

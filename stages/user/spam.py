@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -36,14 +35,13 @@ from stages.common import layout
 from stages.common.cli import flush_output, reports_errors, write_line
 from stages.common.errors import StageError, check_name
 from stages.common.layout import PARAMS_FILE
-from stages.common.message_stream import MAX_CHARS, StreamStats, stream_messages
+from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS, StreamStats, stream_messages
 
 if TYPE_CHECKING:
     from stages.common.params import Params
 
 PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progress bar, paces the output
 EXCERPT = 60
-SURROGATE = re.compile("[\ud800-\udfff]")
 
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
 ADD_ENCODERS = (
@@ -152,7 +150,7 @@ def argument_messages(messages: list[str]) -> list[str]:
     if empty:
         raise StageError(f"message {empty[0]} is empty: give some text")
     # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
-    odd = [i + 1 for i, m in enumerate(messages) if SURROGATE.search(m)]
+    odd = [i + 1 for i, m in enumerate(messages) if LONE_SURROGATE.search(m)]
     if odd:
         raise StageError(f"message {odd[0]} is not valid UTF-8 text")
     return messages

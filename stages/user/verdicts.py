@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stages.common.message_stream import MAX_CHARS  # the app and `spam predict` cut at the same length
+from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS  # as `spam predict` does
 from stages.user.predictor import Predictor
 
 WORD = re.compile(r"\S+")
-SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not a character, cannot be encoded
 
 
 @dataclass
@@ -25,7 +24,7 @@ class Checked:
 
 def check_message(message: object) -> Checked:
     text = (message if isinstance(message, str) else "").replace("\x00", "")
-    text, odd = SURROGATE.subn("\ufffd", text)
+    text, odd = LONE_SURROGATE.subn("\ufffd", text)
     notes = [f"{odd:,} invalid character{'s' * (odd != 1)} (lone UTF-16 surrogates) replaced by �."] if odd else []
     if not text.strip():
         return Checked("", "Type or pick a message first: there is nothing to classify.")
