@@ -12,16 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import unused_port, wait_until_listening
-from tests.sample_project import DEFAULT_REMOTE, LEAN_TRAINING, copy_project, ran_stages, run
-from tests.tiny_models import save_tiny_bart, save_tiny_bert
+from tests.conftest import ROOT, unused_port, wait_until_listening
+from tests.sample_project import DEFAULT_REMOTE, ran_stages, run
 
 pytestmark = pytest.mark.slow
 ENCODERS = ["bart", "bert", "minilm"]
-# With tfidf and the concat featurizer built on it: every stage in dvc.yaml has a lock entry to pull (a
-# concat left out of `featurizers` keeps its written-out stage, which `dvc pull` would then fail to check out).
-FEATURIZERS = ["bow", "tfidf", *ENCODERS, "tfidf_minilm"]
+FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]  # the session project's: all
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
 
 
@@ -39,25 +37,29 @@ def use_remote(clone: Path, remote: str, options: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def clone_a(tmp_path_factory) -> Path:
-    """Clone A: every encoder's model (tiny local BART/BERT, MiniLM from PyPI); ran the README's run command
-    and committed. Afterwards the tiny BERT directory is moved away: other clones cannot load bert."""
-    models = tmp_path_factory.mktemp("models")
-    a = copy_project(
-        tmp_path_factory.mktemp("clones") / "a",
-        featurizers=FEATURIZERS,
-        **LEAN_TRAINING,
-        **{
-            "featurize.bart.model": str(save_tiny_bart(models / "bart")),
-            "featurize.bert.model": str(save_tiny_bert(models / "bert")),
-        },
-    )
-    output = run(a, "spam", "repro")
-    assert {f"featurize@{name}" for name in FEATURIZERS[:-1]} | {"featurize_tfidf_minilm"} <= ran_stages(output)
+def clone_a(project: Path, first_run: str, tmp_path_factory) -> Path:
+    """Clone A: the session project, which has every encoder's model (tiny local BART/BERT, MiniLM from PyPI) and
+    has run the whole pipeline, copied with its DVC cache and committed (dvc.lock and the cache: false reports
+    travel through git)."""
+    assert {f"featurize@{name}" for name in ENCODERS} <= ran_stages(first_run)
+    a = tmp_path_factory.mktemp("clones") / "a"
+    shutil.copytree(project, a, symlinks=True, ignore=shutil.ignore_patterns(".hf-home"))
     run(a, *GIT, "add", "-A")
-    run(a, *GIT, "commit", "-qm", "results")  # dvc.lock and the cache: false reports travel through git
-    shutil.move(models / "bert", models / "bert-elsewhere")
+    run(a, *GIT, "commit", "-qm", "results")
     return a
+
+
+@pytest.fixture
+def bert_model_away(clone_a: Path):
+    """During the test, no other clone can load bert: its tiny local model directory is moved away, then back
+    (the session project that A was copied from uses it again afterwards)."""
+    model = Path(yaml.safe_load((clone_a / "params.yaml").read_text())["featurize"]["bert"]["model"])
+    elsewhere = model.with_name(f"{model.name}-elsewhere")
+    shutil.move(model, elsewhere)
+    try:
+        yield
+    finally:
+        shutil.move(elsewhere, model)
 
 
 def clone_b(a: Path, b: Path, remote: str, options: dict[str, str]) -> Path:
@@ -92,12 +94,12 @@ def push_then_pull(a: Path, b: Path, remote: str, options: dict[str, str]) -> di
     return times
 
 
-def test_clone_without_a_model_pulls_its_vectors_and_encodes_nothing(clone_a, tmp_path):
+def test_clone_without_a_model_pulls_its_vectors_and_encodes_nothing(clone_a, bert_model_away, tmp_path):
     times = push_then_pull(clone_a, tmp_path / "b", str(tmp_path / "remote"), {})
     print("local remote:", ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
 
 
-def test_repro_pulls_the_vectors_of_a_model_it_cannot_load(clone_a, tmp_path):
+def test_repro_pulls_the_vectors_of_a_model_it_cannot_load(clone_a, bert_model_away, tmp_path):
     """No `dvc pull` first: `spam repro` pulls bert's vectors itself instead of leaving bert out."""
     remote = str(tmp_path / "remote")
     use_remote(clone_a, remote, {})
@@ -144,7 +146,7 @@ def ssh_server(tmp_path):
         server.wait(timeout=10)
 
 
-def test_ssh_remote_round_trip(clone_a, tmp_path, ssh_server):
+def test_ssh_remote_round_trip(clone_a, bert_model_away, tmp_path, ssh_server):
     pytest.importorskip("dvc_ssh", reason="the `ssh` extra (dvc-ssh) is not installed: pip install -e '.[ssh]'")
     started = time.monotonic()
     times = push_then_pull(clone_a, tmp_path / "b", ssh_server["url"], {"keyfile": ssh_server["keyfile"]})
