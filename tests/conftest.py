@@ -43,7 +43,9 @@ def wait_until_listening(port: int, server: subprocess.Popen, seconds: float) ->
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist's `--dist loadgroup` (pyproject.toml): every test that uses the session `project`
     runs on one worker, so it is built once; so do the tests of a module that share a module-scoped fixture
-    (test_remote's clone A, test_kill's work directory). Every other test goes wherever a worker is free."""
+    (test_kill's work directory, the Ray cluster). Every other test goes wherever a worker is free, slow ones
+    first, so that the fast ones fill the end of the run instead of one long test starting last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order otherwise
     for item in items:
         fixtures = [d for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
         if "project" in item.fixturenames:
