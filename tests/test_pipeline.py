@@ -150,7 +150,8 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     params_before = (project / "params.yaml").read_bytes()
     output = run(project, "spam", "repro")
     notes = [line for line in output.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and "left out bart" in notes[0] and "hf download facebook/bart-base" in notes[0], output
+    assert len(notes) == 2 and "left out bart" in notes[0] and "`hf download facebook/bart-base`" in notes[0], output
+    assert output.rstrip().endswith(notes[1]) and "partial run: bart left out" in notes[1]  # the last word, too
     assert ran_stages(output) == {"download", "prepare", "split", "explore", "featurize@bow", "train@bow"} | {
         "evaluate@bow",
         *LESSONS,
@@ -230,6 +231,8 @@ def test_spam_predict_and_compare_use_the_pipeline_outputs(project, first_run):
     assert all(0 <= row["spam_probability"] <= 1 and row["featurizer"] == "tfidf" for row in rows)
     assert rows[0]["spam_probability"] > rows[1]["spam_probability"]
     assert "mcc" in run(project, "spam", "compare", "bow", "minilm")
+    unknown = run(project, "spam", "compare", "bow", "nosuch", check=False)
+    assert "unknown featurizer 'nosuch'" in unknown and "evaluate@nosuch" not in unknown, unknown
     probe = (
         "import sys; from typer.testing import CliRunner; from stages.user.spam import app; "
         "result = CliRunner().invoke(app, ['predict', '--featurizer', 'tfidf', 'hi']); assert result.exit_code == 0; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stages.common.errors import StageError
 
@@ -57,6 +58,22 @@ def _quiet_pull(repo, stage) -> bool:
         return False
     finally:
         dvc_logger.setLevel(level)
+
+
+def remote_worth_pulling() -> bool:
+    """False when the default DVC remote is a local directory that holds nothing yet (as on a fresh clone):
+    `dvc repro --pull` would then only warn, stage after stage, that each output is on no remote. No default
+    remote: False. Any other remote (ssh://, s3://, ...): True, without asking it."""
+    from dvc.config import Config
+
+    config = Config.from_cwd()  # `~` and relative paths come back resolved
+    name = config["core"].get("remote")
+    if not name:
+        return False
+    url = config["remote"][name]["url"]
+    if "://" in url:
+        return True
+    return any(path.is_file() for path in Path(url).rglob("*"))  # stops at the first file
 
 
 def _plan(

@@ -45,8 +45,8 @@ EXCERPT = 60
 
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
 ADD_ENCODERS = (
-    "To add them: `hf download {models}`, or set featurize.<name>.model to a local directory, or `dvc pull` "
-    "from a remote that has their vectors; then `spam repro` again. Meanwhile: `spam compare {pair}`."
+    "To add them: download each model once ({downloads}), or set featurize.<name>.model to a local directory, "
+    "or `dvc pull` from a remote that has their vectors; then `spam repro` again. Meanwhile: `spam compare {pair}`."
 )
 app = typer.Typer(
     help=__doc__,
@@ -81,7 +81,7 @@ def repro(
     targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
     force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
 ) -> None:
-    """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro compare
+    """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro evaluate@tfidf
 
     An encoder whose model cannot be loaded here (no local directory, not in the local Hugging Face cache,
     hub unreachable) still takes part when its vectors are up to date here or can be pulled from the DVC
@@ -90,7 +90,7 @@ def repro(
     one `note:` line says how to add it. params.yaml is never written.
     """
     from stages.common.params import load_params
-    from stages.user.repro_plan import concat_stage, plan_repro
+    from stages.user.repro_plan import concat_stage, plan_repro, remote_worth_pulling
 
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
@@ -98,10 +98,10 @@ def repro(
     if plan.pulled:
         typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
     if plan.left_out:
-        models = " ".join(params.featurize[name].model for name in plan.left_out)
+        downloads = ", ".join(f"`hf download {params.featurize[name].model}`" for name in plan.left_out)
         dropped = [*plan.left_out, *plan.built_on_left_out]
         kept = [name for name in params.featurizers if name not in dropped]
-        advice = ADD_ENCODERS.format(models=models, pair=" ".join(kept[:2]))
+        advice = ADD_ENCODERS.format(downloads=downloads, pair=" ".join(kept[:2]))
         blocked = [t for t in targets or [] if t in plan.waiting]
         if blocked:
             raise StageError(f"{blocked[0]} needs {', '.join(plan.left_out)}, which cannot run here. {advice}")
@@ -114,7 +114,8 @@ def repro(
             f"them as waiting. {advice}"
         )
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
-    command = [*DVC, "repro", "--pull", *plan.targets, *(["--force"] if force else [])]
+    pull = ["--pull"] if remote_worth_pulling() else []
+    command = [*DVC, "repro", *pull, *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
     if not plan.left_out or targets:
         # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
@@ -126,6 +127,7 @@ def repro(
     for stage in ("compare", "report"):
         if code := run_in_foreground([sys.executable, "-m", f"stages.{stage}", "--only", only]):
             raise typer.Exit(code)
+    typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
 
 
 def run_in_foreground(command: list[str]) -> int:
@@ -140,6 +142,15 @@ def run_in_foreground(command: list[str]) -> int:
                 continue
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def known_featurizer(name: str, built: bool) -> str:
+    """`name`, unless it is neither built here nor in params.yaml: then one error that lists params.yaml's."""
+    if not built and PARAMS_FILE.exists():
+        from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
+
+        load_params(PARAMS_FILE).featurizer(name)
+    return name
 
 
 def argument_messages(messages: list[str]) -> list[str]:
@@ -216,10 +227,8 @@ def predict(
     """
     from stages.user.predictor import best_featurizer, load_predictor, trained_featurizers
 
-    if featurizer is not None and check_name(featurizer) not in trained_featurizers() and PARAMS_FILE.exists():
-        from stages.common.params import load_params  # only then: pydantic and YAML cost start-up time
-
-        load_params(PARAMS_FILE).featurizer(featurizer)
+    if featurizer is not None:
+        known_featurizer(featurizer, built=check_name(featurizer) in trained_featurizers())
     stats = StreamStats()
     with message_source(messages or [], file, stats) as texts:
         first = list(itertools.islice(texts, PREDICT_BATCH))  # read before anything loads or prints
@@ -271,8 +280,8 @@ def compare(
     """
     from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
 
-    check_name(old)
-    check_name(new)
+    for name in (check_name(old), check_name(new)):
+        known_featurizer(name, built=layout.predictions_file(name).exists())
     if old == new:
         raise StageError(f"compare two different featurizers (got {old} twice), e.g. spam compare bow tfidf")
     predictions = {name: read_test_predictions(layout.predictions_file(name)) for name in (old, new)}
