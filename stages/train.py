@@ -35,13 +35,15 @@ def log_loss_curves(live_dir: Path, history: list[dict]) -> None:
 
     The step is set rather than advanced with `next_step()`: that re-reads every .tsv at each step to post to
     Studio, even with Studio off (iterative/studio-support#95), so 10,000 epochs took minutes instead of a second.
-    The files are the same.
+    The files are the same. dvclive's summary (metrics.json, the last epoch's losses) is removed: it is no
+    declared output, so a stage restored from DVC's run cache would leave an experiment's copy behind.
     """
     with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
         for step, row in enumerate(history):
             live.step = step
             live.log_metric("loss/train", row["train_loss"])
             live.log_metric("loss/val", row["val_loss"])
+    (Path(live_dir) / "metrics.json").unlink(missing_ok=True)
 
 
 @app.command()

@@ -13,8 +13,9 @@ def history(epochs: int) -> list[dict]:
     return [{"epoch": e, "train_loss": 1 / e, "val_loss": 2 / e} for e in range(1, epochs + 1)]
 
 
-def test_loss_curves_hold_one_row_per_epoch(tmp_path):
+def test_loss_curves_hold_one_row_per_epoch_and_nothing_undeclared(tmp_path):
     log_loss_curves(tmp_path, history(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]  # dvc.yaml declares plots/metrics, nothing else
     for name, column in (("train", "train_loss"), ("val", "val_loss")):
         with (tmp_path / "plots" / "metrics" / "loss" / f"{name}.tsv").open() as tsv:
             rows = list(csv.DictReader(tsv, delimiter="\t"))
