@@ -200,3 +200,12 @@ def test_sigterm_reaches_the_foreground_child_and_nothing_is_orphaned(tmp_path):
     except ProcessLookupError:
         alive = False
     assert not alive, "the child outlived a SIGTERM to spam"
+
+
+def test_repro_outside_a_dvc_project_is_one_error_line(in_tmp, monkeypatch):
+    """params.yaml but no DVC project around it: one line that says where to run, no traceback."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(app, ["repro"])
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.output and "where dvc.yaml is" in result.output, result.output
+    assert "Traceback" not in result.output

@@ -65,8 +65,12 @@ def remote_worth_pulling() -> bool:
     `dvc repro --pull` would then only warn, stage after stage, that each output is on no remote. No default
     remote: False. Any other remote (ssh://, s3://, ...): True, without asking it."""
     from dvc.config import Config
+    from dvc.exceptions import DvcException
 
-    config = Config.from_cwd()  # `~` and relative paths come back resolved
+    try:
+        config = Config.from_cwd()  # `~` and relative paths come back resolved
+    except DvcException as exc:  # not in a DVC project, or a broken .dvc/config
+        raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
     name = config["core"].get("remote")
     if not name:
         return False
@@ -123,6 +127,7 @@ def plan_repro(
     """
     if not unloadable and not unlisted:
         return ReproPlan(targets=list(targets or []))
+    from dvc.exceptions import NotDvcRepoError
     from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
 
@@ -131,3 +136,5 @@ def plan_repro(
             return _plan(repo, unloadable, list(targets or []), dict(concats or {}), list(unlisted or []))
     except LockError as exc:
         raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
+    except NotDvcRepoError as exc:
+        raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
