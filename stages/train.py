@@ -43,7 +43,7 @@ def log_loss_curves(live_dir: Path, history: list[dict]) -> None:
             live.step = step
             live.log_metric("loss/train", row["train_loss"])
             live.log_metric("loss/val", row["val_loss"])
-    (Path(live_dir) / "metrics.json").unlink(missing_ok=True)
+    Path(live.metrics_file).unlink(missing_ok=True)
 
 
 @app.command()
