@@ -209,3 +209,12 @@ def test_repro_outside_a_dvc_project_is_one_error_line(in_tmp, monkeypatch):
     assert result.exit_code == 1, result.output
     assert "error:" in result.output and "where dvc.yaml is" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_repro_with_a_broken_dvc_config_is_dvcs_message_in_one_line(in_tmp, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (in_tmp / ".dvc").mkdir()
+    (in_tmp / ".dvc" / "config").write_text("[core\nbroken")
+    result = runner.invoke(app, ["repro"])
+    assert result.exit_code == 1, result.output
+    assert "error: config file error" in result.output and "Traceback" not in result.output, result.output

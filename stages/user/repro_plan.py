@@ -69,8 +69,8 @@ def remote_worth_pulling() -> bool:
 
     try:
         config = Config.from_cwd()  # `~` and relative paths come back resolved
-    except DvcException as exc:  # not in a DVC project, or a broken .dvc/config
-        raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
+    except DvcException as exc:  # a broken .dvc/config (outside a project it reads the global config alone)
+        raise StageError(str(exc)) from None
     name = config["core"].get("remote")
     if not name:
         return False
@@ -127,7 +127,7 @@ def plan_repro(
     """
     if not unloadable and not unlisted:
         return ReproPlan(targets=list(targets or []))
-    from dvc.exceptions import NotDvcRepoError
+    from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
 
@@ -138,3 +138,5 @@ def plan_repro(
         raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
     except NotDvcRepoError as exc:
         raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
+    except DvcException as exc:  # e.g. a broken .dvc/config: DVC's message names it
+        raise StageError(str(exc)) from None
