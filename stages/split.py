@@ -18,7 +18,7 @@ from stages.common.params import SplitParams, load_params
 app = stage_app(__doc__)
 
 
-def require_both_classes(labels: pd.Series) -> None:
+def require_spam_and_ham(labels: pd.Series) -> None:
     """One-class data trains a useless model (and leaves MCC and ROC undefined): refuse it, with the counts."""
     spam = int(labels.sum())
     if spam == 0 or spam == len(labels):
@@ -29,7 +29,7 @@ def require_both_classes(labels: pd.Series) -> None:
         )
 
 
-def require_both_classes_per_part(split: pd.DataFrame, labels: pd.Series) -> None:
+def require_each_part_has_both(split: pd.DataFrame, labels: pd.Series) -> None:
     """Every part needs spam and ham: without them training, the threshold on val or the test metrics mean nothing."""
     spam = labels.groupby(split["split"].to_numpy()).sum()
     total = split["split"].value_counts()
@@ -48,7 +48,7 @@ def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     Refused (StageError with the counts) when the data or any part lacks spam or ham.
     """
     ids, labels = messages["id"], messages["label"]
-    require_both_classes(labels)
+    require_spam_and_ham(labels)
     try:
         rest_ids, test_ids, rest_labels, _ = train_test_split(
             ids, labels, test_size=params.test, stratify=labels, random_state=params.seed
@@ -65,7 +65,7 @@ def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     which[val_ids.index] = "val"
     which[test_ids.index] = "test"
     table = pd.DataFrame({"id": ids, "split": which.astype("category")})
-    require_both_classes_per_part(table, labels)
+    require_each_part_has_both(table, labels)
     return table
 
 
