@@ -33,7 +33,7 @@ import typer
 
 from stages.common import layout
 from stages.common.cli import flush_output, reports_errors, write_line
-from stages.common.errors import StageError, check_name
+from stages.common.errors import StageError, check_name, clip
 from stages.common.layout import PARAMS_FILE
 from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS, StreamStats, stream_messages
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from stages.common.params import Params
 
 PREDICT_BATCH = 256  # messages scored per step: bounds memory, drives the progress bar, paces the output
-EXCERPT = 60
+EXCERPT = 60  # characters of a message in predict's table (one line: errors.clip)
 
 DVC = [sys.executable, "-m", "dvc"]  # the dvc installed beside this package, activated or not
 ADD_ENCODERS = (
@@ -205,11 +205,6 @@ def no_messages(file: Path | None) -> StageError:
     return StageError(f"{'stdin' if file is None else file} holds no messages (only blank lines)")
 
 
-def excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1] + "…"
-
-
 @app.command()
 @reports_errors
 def predict(
@@ -255,7 +250,7 @@ def predict(
                         row |= {"threshold": predictor.threshold, "featurizer": name, "message": text}
                         write_line(json.dumps(row, ensure_ascii=False))
                     else:
-                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {excerpt(text)}")
+                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {clip(text, EXCERPT)}")
                 flush_output()
                 bar.update(len(batch))
                 batch = list(itertools.islice(texts, PREDICT_BATCH))
