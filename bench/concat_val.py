@@ -19,8 +19,9 @@ import typer
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from stages.common.features import fit_concat, join_blocks, load_aligned
-from stages.common.neuron import best_f1_threshold, predict_proba, train_neuron
+from stages.common.neuron import best_f1_threshold
 from stages.common.params import ConcatParams, load_params
+from stages.common.training import train_neuron
 
 MESSAGES, SPLIT = "data/prepared/messages.parquet", "data/split/split.parquet"
 
@@ -45,7 +46,7 @@ def main(
         joined = join_blocks(blocks, fit_concat(blocks, train, settings.parts, weights))
         train_params = params.train[featurizer].model_copy(update={"lr": lr, "weight_decay": decay})
         result = train_neuron(joined[train], labels[train], joined[val], labels[val], train_params)
-        scores = predict_proba(result.model, result.standardizer, joined[val])
+        scores = result.neuron.spam_probability(joined[val])
         threshold = best_f1_threshold(labels[val], scores)
         mcc = matthews_corrcoef(labels[val], scores >= threshold)
         rows.append({"weight": weight, "lr": lr, "weight_decay": decay, "val_mcc": mcc,

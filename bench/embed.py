@@ -9,6 +9,10 @@ own `encode` against ours, on the real weights (the `minilm` extra).
 
 The speed-up column for the bart-base-sized rows is still against the bert-base loop.
 
+Then the precision modes (featurize.<name>.dtype, docs/internals.md#precision), timed in turns block by block on
+all-MiniLM-L6-v2 and the bert-base-sized model: msgs/s for float64 (the default, the same bytes on every CPU),
+float32 and bfloat16, each as a ratio to float32, and each one's vectors against float64's (cosine).
+
 Run after `dvc repro` (it reads data/prepared/messages.parquet):
     python bench/embed.py [--messages 512] [--threads 2]
 """
@@ -29,6 +33,7 @@ from stages.common.encoders import cpu_has_amx, encode, load_encoder, offline_co
 from stages.common.params import EncoderParams
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MODES = ("float64", "float32", "bfloat16")  # the default first
 
 
 def course_loop(encoder, texts: list[str]) -> np.ndarray:
@@ -65,6 +70,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def precision_modes(title: str, model: str, texts: list[str]) -> None:
+    """msgs/s of each dtype in MODES on one model, timed in turns; cosine of each mode's vectors to float64's."""
+    encoders = [load_encoder(EncoderParams(kind="transformer", model=model, dtype=d), "bench") for d in MODES]
+    for encoder in encoders:
+        encode(encoder, texts[:8])  # warm-up
+    results = dict(zip(MODES, interleaved(encode, encoders, texts), strict=True))
+    exact, float32_seconds = results["float64"][0], results["float32"][1]
+    print(f"{title}, {len(texts)} messages: precision modes, timed in turns")
+    print(f"{'dtype':<10} {'msgs/s':>8} {'vs float32':>11} {'min cosine to float64':>22}")
+    for mode, (vectors, seconds) in results.items():
+        similarity = cosine(vectors, exact).min()
+        print(f"{mode:<10} {len(texts) / seconds:8.1f} {float32_seconds / seconds:10.2f}x {similarity:22.6f}")
+
+
 def main(
     messages: int = typer.Option(512, help="how many messages (the first N of the prepared data)"),
     threads: int = typer.Option(2, help="torch CPU threads"),
@@ -78,6 +97,7 @@ def main(
         BertModel(BertConfig()).save_pretrained(directory)  # bert-base shape, random weights
         tokenizer_source = offline_copy(MINILM)  # a real uncased WordPiece vocab (same as bert-base-uncased)
         BertTokenizerFast.from_pretrained(tokenizer_source).save_pretrained(directory)
+        precision_modes("bert-base-sized encoder", directory, texts)
         setting = dict(kind="transformer", model=directory, batch_size=64)
         fp32 = load_encoder(EncoderParams(**setting, dtype="float32"), "bench")
         bf16 = load_encoder(EncoderParams(**setting, dtype="bfloat16"), "bench")
@@ -119,6 +139,8 @@ def main(
         print(f"{name:<38} {len(texts) / seconds:8.1f} {loop_seconds / seconds:8.2f}x")
     similarity = cosine(batched16, batched32)
     print(f"cosine(bf16, fp32) over {len(texts)} messages: min {similarity.min():.5f}, mean {similarity.mean():.5f}")
+
+    precision_modes("all-MiniLM-L6-v2", str(offline_copy(MINILM)), texts)
 
     from sentence_transformers import SentenceTransformer
 

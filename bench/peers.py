@@ -20,9 +20,10 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from stages.common.features import SPLITS, Split, load_splits
 from stages.common.layout import MESSAGES_FILE, SPLIT_FILE, features_dir
-from stages.common.neuron import best_f1_threshold, predict_proba, train_neuron
+from stages.common.neuron import best_f1_threshold
 from stages.common.params import TrainParams, load_params
 from stages.common.standardise import Standardiser
+from stages.common.training import train_neuron
 
 COURSE_RECIPE = TrainParams(optimizer="sgd", lr=0.02, epochs=10_000, patience=0, threshold=0.25)
 
@@ -63,9 +64,9 @@ def logistic_regression(splits) -> tuple[str, float, float, float]:
 def neuron(splits, params: TrainParams) -> tuple[float, float, float]:
     x_train, y_train, x_val, y_val, x_test, y_test = arrays(splits)
     result = train_neuron(x_train, y_train, x_val, y_val, params)
-    val_scores = predict_proba(result.model, result.standardizer, x_val)
+    val_scores = result.neuron.spam_probability(x_val)
     threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
-    return *scores_at(y_test, predict_proba(result.model, result.standardizer, x_test), threshold), result.seconds
+    return *scores_at(y_test, result.neuron.spam_probability(x_test), threshold), result.seconds
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import typer
 from dvclive import Live
-from scipy.special import expit
 from sklearn import metrics as skm
 
 from stages.common import layout
@@ -38,7 +37,7 @@ from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.layout import ALL_METRICS, CARD, FIGURES, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
 from stages.common.metrics import classification_metrics, headline
-from stages.common.neuron import load_neuron, predict_logits
+from stages.common.neuron import load_neuron, sigmoid
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -120,7 +119,7 @@ def split_report(splits: dict[str, Split], scores: dict, logits: dict, threshold
     return {
         name: _round(
             classification_metrics(split.labels, scores[name], threshold)
-            | calibration_metrics(split.labels, scores[name], expit(logits[name]))
+            | calibration_metrics(split.labels, scores[name], sigmoid(logits[name]))
         )
         for name, split in splits.items()
     }
@@ -166,14 +165,14 @@ def main(
     eval_dir = eval_dir or layout.eval_dir(featurizer)
     predictions_file = predictions_file or layout.predictions_file(featurizer)
 
-    model, standardizer = load_neuron(model_dir)
     card = read_json(model_dir / CARD)
+    neuron = load_neuron(model_dir, featurizer, card["n_features"])
     threshold = card["threshold"]
     calibration = Calibration.from_card(card.get("calibration")) or Calibration()
     splits = load_splits(features_dir, messages_file, split_file)
     require_both_classes(splits, tuple(splits), "evaluate")
-    logits = {name: predict_logits(model, standardizer, split.features) for name, split in splits.items()}
-    scores = {name: expit(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
+    logits = {name: neuron.logits(split.features) for name, split in splits.items()}
+    scores = {name: sigmoid(calibration(z)) for name, z in logits.items()}  # what `spam predict` prints
     report = split_report(splits, scores, logits, threshold)
 
     labels, test_scores = splits["test"].labels.astype(int), scores["test"]
@@ -185,7 +184,7 @@ def main(
             live.log_sklearn_plot("confusion_matrix", labels, (test_scores >= threshold).astype(int))
         reliability = {
             "calibrated": reliability_table(labels, test_scores),
-            "uncalibrated": reliability_table(labels, expit(logits["test"])),
+            "uncalibrated": reliability_table(labels, sigmoid(logits["test"])),
         }
         write_json(tmp / "plots" / "custom" / "reliability.json", reliability_rows(reliability, calibration.method))
         save_figures(tmp / FIGURES, featurizer, labels, test_scores, threshold, loss)

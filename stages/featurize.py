@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 
@@ -34,11 +35,25 @@ from stages.common.params import ConcatParams, EncoderParams, VectorizerParams, 
 app = stage_app(__doc__)
 
 
+def most_frequent_terms(texts: pd.Series, params: VectorizerParams) -> dict[str, int] | None:
+    """The `max_features` most frequent terms of `texts` (None: no cut), ties at the cut going to the alphabetically
+    first: scikit-learn's own cut sorts with numpy's unstable argsort, whose order among ties depends on the CPU's
+    vector units, so on another machine it kept other tied terms (docs/internals.md#precision)."""
+    if params.max_features is None:
+        return None
+    counter = make_vectorizer(params.model_copy(update={"kind": "count", "max_features": None}))
+    counts = counter.fit_transform(texts)  # the counts scikit-learn ranks by (binary if params.binary)
+    totals = np.asarray(counts.sum(axis=0)).ravel()  # whole numbers below 2**24: exact in float32
+    kept = np.sort(np.argsort(-totals, kind="stable")[: params.max_features])  # columns are in alphabetical order
+    return {term: index for index, term in enumerate(counter.get_feature_names_out()[kept])}
+
+
 def vectorize(messages: pd.DataFrame, train_ids: pd.Series, params: VectorizerParams):
     """Fit the vectorizer on the train messages only, then transform all messages."""
-    vectorizer = make_vectorizer(params)
+    train_texts = messages.loc[messages["id"].isin(train_ids), "text"]
     try:
-        vectorizer.fit(messages.loc[messages["id"].isin(train_ids), "text"])
+        vectorizer = make_vectorizer(params, vocabulary=most_frequent_terms(train_texts, params))
+        vectorizer.fit(train_texts)
     except ValueError as exc:  # e.g. empty vocabulary with a high min_df
         raise StageError(f"cannot fit the {params.kind} vectorizer: {exc}") from None
     return vectorizer.transform(messages["text"]), vectorizer_to_json(vectorizer, params)

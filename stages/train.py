@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from dvclive import Live
-from scipy.special import expit
 
 from stages.common import layout
 from stages.common.calibration import fit_calibration, log_loss
@@ -24,8 +23,9 @@ from stages.common.errors import StageError, TrainingDiverged
 from stages.common.features import load_splits, require_both_classes
 from stages.common.io import atomic_dir, write_json, write_run_log
 from stages.common.layout import CARD, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
-from stages.common.neuron import best_f1_threshold, predict_logits, save_neuron, train_neuron
+from stages.common.neuron import best_f1_threshold, save_neuron
 from stages.common.params import load_params
+from stages.common.training import train_neuron
 
 app = stage_app(__doc__)
 
@@ -75,11 +75,12 @@ def main(
                 f"{exc}: lower train.{featurizer}.lr (now {params.lr:g}) in params.yaml, then rerun"
             ) from None
         log_loss_curves(live_dir, result.history)  # after training: its file writes stay out of train_seconds
-        val_logits = predict_logits(result.model, result.standardizer, x_val)
+        neuron = result.neuron  # the stored float32 weights: the threshold is picked on what evaluate scores
+        val_logits = neuron.logits(x_val)
         calibration = fit_calibration(val_logits, y_val, params.calibration)
-        val_scores = expit(calibration(val_logits))  # the threshold applies to the printed probability
+        val_scores = neuron.spam_probability(x_val, calibration)  # the threshold applies to the printed probability
         threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
-        save_neuron(out, result.model, result.standardizer)
+        save_neuron(out, neuron)
         write_json(out / LOSS_HISTORY, result.history)  # evaluate draws it; dvclive's files are for `dvc plots`
         card = {
             "featurizer": featurizer,

@@ -12,10 +12,11 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.features import vectorizer_to_json
+from stages.common.neuron import Neuron
 from stages.common.params import VectorizerParams
 from stages.common.vectorizer import vectorizer_from_state
 from stages.lessons.used_cars import price_from_sliders
-from stages.user.predictor import Neuron, Predictor
+from stages.user.predictor import Predictor
 from stages.user.verdicts import (
     MAX_CHARS,
     check_message,

@@ -79,7 +79,8 @@ def test_predictor_applies_the_cards_calibration_and_refuses_a_bad_one(tmp_path)
     """`spam predict` prints sigmoid(scale * logit + shift) with the card's calibration; a damaged one is one
     error line naming the card and the stage that rebuilds it."""
     from stages.common.errors import StageError
-    from stages.user.predictor import Neuron, read_calibration
+    from stages.common.neuron import Neuron
+    from stages.user.predictor import read_calibration
 
     neuron = Neuron(np.array([2.0, -1.0]), 0.5)
     x = np.array([[1.0, 0.0], [0.0, 3.0]])

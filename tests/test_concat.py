@@ -102,13 +102,10 @@ def test_concat_without_a_part_says_which_stage_to_run(in_tmp):
 
 def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     """Two sparse parts (bow, tfidf): the predictor's features for the messages equal the saved rows."""
-    import torch
-
     from stages import featurize
     from stages.common.io import write_json
     from stages.common.layout import CARD
-    from stages.common.neuron import save_neuron
-    from stages.common.standardise import Standardiser
+    from stages.common.neuron import Neuron, save_neuron
     from stages.user.predictor import load_predictor
 
     params = real_params()
@@ -120,9 +117,8 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     for name in ("bow", "tfidf", "both"):
         assert CliRunner().invoke(featurize.app, [name, *files]).exit_code == 0
     _, saved = load_features(in_tmp / "data/features/both")
-    model = torch.nn.Linear(saved.shape[1], 1)
     (in_tmp / "data/models/both").mkdir(parents=True)
-    save_neuron(in_tmp / "data/models/both", model, Standardiser())
+    save_neuron(in_tmp / "data/models/both", Neuron(np.full(saved.shape[1], 0.01), 0.0))
     write_json(in_tmp / "data/models/both" / CARD, {"threshold": 0.5, "n_features": saved.shape[1]})
     predictor = load_predictor("both", in_tmp / "data/models", in_tmp / "data/features")
     assert np.allclose(predictor.featurize(TEXTS).toarray(), saved.toarray(), atol=1e-6)

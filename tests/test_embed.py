@@ -184,8 +184,9 @@ def test_replaced_weights_in_a_local_directory_are_encoded_again(tmp_path):
     assert np.array_equal(after, fresh)
 
 
-def test_float32_is_the_default_and_auto_picks_bf16_only_with_amx():
-    assert EncoderParams(kind="transformer", model="m").dtype == "float32"
+def test_float64_is_the_default_and_auto_picks_bf16_only_with_amx():
+    assert EncoderParams(kind="transformer", model="m").dtype == "float64"
+    assert resolve_dtype("float64", torch.device("cpu")) == torch.float64
     assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
     assert resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if cpu_has_amx() else torch.float32)
     assert resolve_dtype("auto", torch.device("cuda")) == torch.float16
@@ -210,3 +211,20 @@ def test_real_minilm_loads_offline_from_the_checked_package(monkeypatch):
     assert vectors.shape == (3, 384)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     assert unit[0] @ unit[1] > unit[0] @ unit[2]  # a real model: spam is nearer spam than lunch
+
+
+def test_float64_mode_pools_in_float64_and_stores_float32(tmp_path):
+    """The default mode runs the model in float64 and rounds the pooled vector once, to float32: the same as
+    the float32 mode to about 1e-6, and keyed apart from it in the cache (docs/internals.md#precision)."""
+    model = save_tiny_bert(tmp_path / "model", seed=0)
+    exact, fast = (
+        load_encoder(params_for(model).model_copy(update={"dtype": d}), "tiny") for d in ("float64", "float32")
+    )
+    assert exact.model.dtype == torch.float64 and fast.model.dtype == torch.float32
+    assert encoder_cache_key(exact.params, exact.source) != encoder_cache_key(fast.params, fast.source)
+    vectors = encode(exact, texts(8))
+    assert vectors.dtype == np.float32 and np.allclose(vectors, encode(fast, texts(8)), atol=1e-5)
+    batch = exact.tokenizer(texts(8)[:1], return_tensors="pt")
+    with torch.inference_mode():
+        pooled = exact.model(**batch).last_hidden_state.mean(1)[0].numpy()
+    assert np.array_equal(vectors[0], pooled.astype(np.float32))  # one rounding, after pooling in float64

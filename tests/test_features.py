@@ -83,3 +83,20 @@ def test_numpy_vectorizer_equals_the_training_time_features(params):
     ours = vectorizer_from_state(json.loads(json.dumps(state))).transform(texts)
     assert ours.shape == matrix.shape and matrix.nnz > 0
     assert np.abs(ours.toarray() - matrix.toarray()).max() < 1e-6
+
+
+def test_max_features_keeps_the_most_frequent_and_breaks_ties_alphabetically():
+    """numpy's argsort, which scikit-learn's own cut uses, orders ties by the CPU's vector units: the cut here is
+    stable, the same as scikit-learn's wherever there is no tie at the cut (docs/internals.md#precision)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = pd.DataFrame({"id": list("abcd"), "text": ["zulu yankee alpha", "zulu bravo", "zulu x-ray", "delta"]})
+    ids = pd.Series(list("abcd"))
+    # zulu (3) first, then four terms seen once: alpha and bravo win the tie for the two places left.
+    _, state = vectorize(texts, ids, VectorizerParams(kind="count", max_features=3))
+    assert state["vocabulary"] == {"alpha": 0, "bravo": 1, "zulu": 2}
+    for cut in (1, 50):  # no tie at the cut: scikit-learn's own vocabulary
+        own = CountVectorizer(max_features=cut).fit(texts["text"]).vocabulary_
+        assert vectorize(texts, ids, VectorizerParams(kind="count", max_features=cut))[1]["vocabulary"] == own
+    binary = VectorizerParams(kind="tfidf", max_features=2, binary=True, min_df=1)
+    assert set(vectorize(texts, ids, binary)[1]["vocabulary"]) == {"zulu", "alpha"}

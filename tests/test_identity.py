@@ -34,6 +34,6 @@ def test_forced_featurize_and_evaluate_change_no_hash(project, first_run):
     # The run's facts went to the log instead: all cache hits this time, and what was used.
     facts = json.loads((project / "logs" / "featurize" / "minilm.json").read_text())
     assert facts["encoded"] == 0 and facts["cache_hits"] == facts["messages"] > 0
-    assert facts["dtype"] == "float32" and facts["device"] == "cpu" and facts["model_fingerprint"].startswith("sha256:")
+    assert facts["dtype"] == "float64" and facts["device"] == "cpu" and facts["model_fingerprint"].startswith("sha256:")
     card = json.loads((project / "data" / "features" / "minilm" / "encoder.json").read_text())
     assert set(card) == {"params", "model_fingerprint", "dims"} and card["dims"] == 384

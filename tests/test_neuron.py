@@ -2,16 +2,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from stages.common.neuron import (
-    SparseRows,
-    best_f1_threshold,
-    load_neuron,
-    neuron_logits,
-    predict_proba,
-    save_neuron,
-    train_neuron,
-)
+from stages.common.neuron import best_f1_threshold, load_neuron, save_neuron
 from stages.common.params import TrainParams
+from stages.common.training import SparseRows, neuron_logits, train_neuron
 
 
 def toy_data(seed: int = 0, n: int = 400, d: int = 50):
@@ -24,11 +17,11 @@ def toy_data(seed: int = 0, n: int = 400, d: int = 50):
 
 def test_sparse_fast_path_matches_dense_forward_and_gradient():
     x, _ = toy_data()
-    model = torch.nn.Linear(x.shape[1], 1)
+    model = torch.nn.Linear(x.shape[1], 1, dtype=torch.float64)
     neuron_logits(model, SparseRows(x)).sum().backward()
     sparse_grad = model.weight.grad.clone()
     model.zero_grad()
-    dense = neuron_logits(model, torch.from_numpy(x.toarray()))
+    dense = neuron_logits(model, torch.from_numpy(x.toarray()).double())
     dense.sum().backward()
     assert torch.allclose(sparse_grad, model.weight.grad, atol=1e-5)
     assert torch.allclose(neuron_logits(model, SparseRows(x)), dense, atol=1e-5)
@@ -38,15 +31,15 @@ def test_same_params_give_same_predictions():
     x, y = toy_data()
     params = TrainParams(lr=0.1, epochs=50, seed=3)
     runs = [train_neuron(x[:300], y[:300], x[300:], y[300:], params) for _ in range(2)]
-    p0, p1 = (predict_proba(r.model, r.standardizer, x) for r in runs)
-    assert np.abs(p0 - p1).max() < 1e-6
+    p0, p1 = (r.neuron.spam_probability(x) for r in runs)
+    assert np.array_equal(p0, p1)
 
 
 def test_neuron_learns_a_linear_rule_sparse_and_dense():
     x, y = toy_data()
     for features in (x, x.toarray()):
         result = train_neuron(features[:300], y[:300], features[300:], y[300:], TrainParams(lr=0.1, epochs=200))
-        accuracy = ((predict_proba(result.model, result.standardizer, features[300:]) >= 0.5) == y[300:]).mean()
+        accuracy = ((result.neuron.spam_probability(features[300:]) >= 0.5) == y[300:]).mean()
         assert accuracy > 0.85
 
 
@@ -59,7 +52,7 @@ def test_mse_learns_slower_than_bce_with_sgd():
     for loss in ("bce", "mse"):
         params = TrainParams(loss=loss, optimizer="sgd", lr=0.5, epochs=50, patience=0)
         result = train_neuron(x[:300], y[:300], x[300:], y[300:], params)
-        probs = predict_proba(result.model, result.standardizer, x[300:]).astype(np.float64)
+        probs = result.neuron.spam_probability(x[300:])
         log_loss[loss] = -np.mean(y[300:] * np.log(probs) + (1 - y[300:]) * np.log(1 - probs))
         accuracy[loss] = ((probs >= 0.5) == y[300:]).mean()
     assert log_loss["bce"] < log_loss["mse"] - 0.03, log_loss
@@ -83,8 +76,18 @@ def test_weights_round_trip_through_safetensors(tmp_path):
     x, y = toy_data()
     dense = x.toarray()
     result = train_neuron(dense[:300], y[:300], dense[300:], y[300:], TrainParams(epochs=20))
-    save_neuron(tmp_path, result.model, result.standardizer)
-    model, standardizer = load_neuron(tmp_path)
-    assert np.array_equal(
-        predict_proba(model, standardizer, dense), predict_proba(result.model, result.standardizer, dense)
-    )
+    save_neuron(tmp_path, result.neuron)
+    loaded = load_neuron(tmp_path, "toy", dense.shape[1])
+    assert np.array_equal(loaded.spam_probability(dense), result.neuron.spam_probability(dense))
+
+
+def test_stored_weights_are_the_float64_training_rounded_to_float32():
+    """Training runs in float64; what is stored, scored and written is float32 (docs/internals.md#precision)."""
+    x, y = toy_data()
+    result = train_neuron(x[:300], y[:300], x[300:], y[300:], TrainParams(epochs=20))
+    assert result.model.weight.dtype == torch.float64
+    weight = result.model.weight.detach().numpy().ravel()
+    assert np.array_equal(result.neuron.weight, weight.astype(np.float32).astype(np.float64))
+    assert not np.array_equal(result.neuron.weight, weight)  # it was rounded
+    probabilities = result.neuron.spam_probability(x)
+    assert np.array_equal(probabilities, probabilities.astype(np.float32))

@@ -63,19 +63,18 @@ def test_neuron_is_saved_as_safetensors_not_pickle(tmp_path):
     import struct
 
     import numpy as np
-    import torch
     from safetensors import safe_open
 
-    from stages.common.neuron import load_neuron, save_neuron
+    from stages.common.neuron import Neuron, load_neuron, save_neuron
     from stages.common.standardise import Standardiser
 
-    model = torch.nn.Linear(3, 1)
-    save_neuron(tmp_path, model, Standardiser(np.zeros(3, np.float32), np.ones(3, np.float32)))
+    neuron = Neuron(np.array([0.5, -1.0, 2.0]), 0.25, Standardiser(np.zeros(3, np.float32), np.ones(3, np.float32)))
+    save_neuron(tmp_path, neuron)
     (written,) = list(tmp_path.iterdir())
     raw = written.read_bytes()
     (header_length,) = struct.unpack("<Q", raw[:8])
     assert raw[8:9] == b"{" and raw[8 + header_length - 1 : 8 + header_length].rstrip() in (b"}", b"")
-    with safe_open(written, framework="pt") as weights:
+    with safe_open(written, framework="numpy") as weights:
         assert set(weights.keys()) == {"weight", "bias", "mean", "std"}
-    loaded, standardiser = load_neuron(tmp_path)
-    assert torch.equal(loaded.weight, model.weight) and np.array_equal(standardiser.std, np.ones(3))
+    loaded = load_neuron(tmp_path, "toy", 3)
+    assert np.array_equal(loaded.weight, neuron.weight) and np.array_equal(loaded.scale.std, np.ones(3))

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import expit, log_expit
 
+from stages.common.precision import round_significant
+
 ECE_BINS = 15  # equal-width bins over [0, 1], as in Guo et al. (2017), "On calibration of modern neural networks"
 
 
@@ -42,7 +44,8 @@ def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray, method: str) -> Calibration:
-    """Fit on val logits by minimising the val log loss."""
+    """Fit on val logits by minimising the val log loss. The parameters are rounded to 6 significant digits: the
+    optimiser's last bits depend on the CPU's kernels, and they go into the card and every probability."""
     from scipy.optimize import minimize, minimize_scalar  # train only: `spam predict` reads a fitted one
 
     logits, y = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.float64)
@@ -50,7 +53,7 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, method: str) -> Cali
         return Calibration()
     if method == "temperature":  # one parameter, log T in [-5, 5]: T from 0.007 to 148
         found = minimize_scalar(lambda log_t: log_loss(logits * np.exp(-log_t), y), bounds=(-5, 5), method="bounded")
-        return Calibration("temperature", float(np.exp(-found.x)), 0.0)
+        return Calibration("temperature", round_significant(float(np.exp(-found.x))), 0.0)
     if method == "platt":
 
         def loss_and_gradient(ab: np.ndarray) -> tuple[float, np.ndarray]:
@@ -60,7 +63,7 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, method: str) -> Cali
 
         found = minimize(loss_and_gradient, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
                          bounds=[(1e-6, None), (None, None)])  # fmt: skip  # a > 0 keeps the ranking
-        return Calibration("platt", float(found.x[0]), float(found.x[1]))
+        return Calibration("platt", round_significant(float(found.x[0])), round_significant(float(found.x[1])))
     raise ValueError(f"unknown calibration method {method!r}: none, platt or temperature")
 
 

@@ -56,7 +56,7 @@ def embed(
     _, first = np.unique(keys, return_index=True)
     missing_rows = np.sort(first[misses[first]])  # each uncached text once, in input order
     missing = keys[missing_rows]
-    device = pick_device()
+    device = pick_device(params.dtype)
     run = EmbedRun(
         messages=len(texts),
         cache_hits=int((~misses).sum()),

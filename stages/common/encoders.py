@@ -33,10 +33,11 @@ OFFLINE_COPIES = {
 HUB_HOST = ("huggingface.co", 443)
 
 
-def pick_device() -> torch.device:
+def pick_device(dtype: str = "float32") -> torch.device:
+    """cuda > mps > cpu; MPS has no float64, so a float64 encoder runs on the CPU there."""
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if dtype != "float64" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -47,8 +48,8 @@ def cpu_has_amx() -> bool:
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """The precision to encode in. Anything but `auto` is taken as written (the default is float32, the same
-    vectors on every machine); `auto` opts into what is measured faster: fp16 on CUDA, bf16 on a CPU with AMX."""
+    """The precision to encode in. Anything but `auto` is taken as written (the default, float64, gives the same
+    vectors on every CPU); `auto` opts into what is measured faster: fp16 on CUDA, bf16 on a CPU with AMX."""
     if name != "auto":
         return getattr(torch, name)
     if device.type == "cuda":
@@ -211,7 +212,7 @@ class Encoder:
 def encoder_cache_key(params: EncoderParams, source: ModelSource) -> str:
     """Everything the vectors depend on besides the text, known without loading the model: the weights'
     fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
-    dtype = resolve_dtype(params.dtype, pick_device())
+    dtype = resolve_dtype(params.dtype, pick_device(params.dtype))
     return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}"
 
 
@@ -227,14 +228,15 @@ def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | N
         raise missing_model_error(params, featurizer, str(exc).splitlines()[0]) from None
     if params.hidden_states == "encoder" and hasattr(model, "get_encoder"):
         model = model.get_encoder()  # BART: pool the encoder's states, skip the decoder (half the cost)
-    device = pick_device()
+    device = pick_device(params.dtype)
     dtype = resolve_dtype(params.dtype, device)
     model = model.to(device=device, dtype=dtype).eval()
     return Encoder(tokenizer, model, device, dtype, params, source)
 
 
 def encode(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.ndarray:
-    """Return one float32 vector per text, in the input order."""
+    """Return one float32 vector per text, in the input order: pooled in the model's precision (float32 at
+    least), then rounded to float32 (docs/internals.md#precision)."""
     p = encoder.params
     order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: batches pad little
     out = np.zeros((len(texts), encoder.model.config.hidden_size), dtype=np.float32)
@@ -249,13 +251,15 @@ def encode(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.nd
                 return_tensors="pt",
             ).to(encoder.device)
             inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            states = encoder.model(**inputs).last_hidden_state.float()
+            states = encoder.model(**inputs).last_hidden_state
+            if states.dtype != torch.float64:
+                states = states.float()  # bfloat16/float16 models pool in float32
             if p.pooling == "cls":
                 pooled = states[:, 0]
             else:  # mean over real tokens only: padding must not dilute short messages
                 mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[rows] = pooled.cpu().numpy()
+            out[rows] = pooled.float().cpu().numpy()
             if bar is not None:
                 bar.update(len(rows))
     return out

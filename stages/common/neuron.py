@@ -1,206 +1,95 @@
-"""The single neuron: `nn.Linear(n_features, 1)` trained on sparse or dense features.
+"""The single neuron as it is stored and scored: p(spam) = sigmoid(w · x + b) in numpy, from float32 weights in
+safetensors. train saves it and picks the threshold with it, evaluate and `spam predict` score with it: all three
+see the same probabilities. Training (torch) is stages/common/training.py.
 
-Shared by train (fits it), evaluate and `spam predict` (load it from safetensors and score).
+Scores are computed in float64 and rounded to float32 (stages/common/precision.py), so thresholds, metrics and
+curves are the same on every machine.
 """
 
 from __future__ import annotations
 
-import copy
-import time
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
-import torch
-from safetensors.torch import load_file, save_file
-from scipy.special import expit
-from sklearn.metrics import precision_recall_curve
-from torch import nn
 
 from stages.common.calibration import Calibration
-from stages.common.errors import TrainingDiverged
+from stages.common.errors import StageError
 from stages.common.layout import WEIGHTS
-from stages.common.params import TrainParams
+from stages.common.precision import to_float32
 from stages.common.standardise import Standardiser
 
-Features = sp.csr_matrix | np.ndarray
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-
-
-def to_tensor(matrix: Features) -> torch.Tensor:
-    """Sparse stays sparse (CSR tensor); dense becomes float32."""
-    if sp.issparse(matrix):
-        csr = matrix.tocsr().astype(np.float32)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(csr.indptr).long(),
-            torch.from_numpy(csr.indices).long(),
-            torch.from_numpy(csr.data),
-            size=csr.shape,
-            check_invariants=True,
-        )
-    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow, rounded to float32: the probability every stage writes and compares."""
+    return to_float32(np.exp(-np.logaddexp(0.0, -np.asarray(logits, dtype=np.float64))))
 
 
-class SparseRows:
-    """A fixed sparse batch and its transpose, kept together for the fast backward pass."""
+@dataclass(frozen=True)
+class Neuron:
+    """p(spam) = sigmoid(w · x + b), x standardised with the train statistics for dense features."""
 
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        self.x = to_tensor(matrix)
-        self.x_t = to_tensor(matrix.T.tocsr())
-        self.shape = matrix.shape
+    weight: np.ndarray  # (n_features,) float64 holding float32 values
+    bias: float
+    scale: Standardiser = Standardiser()  # the identity for sparse features
 
+    def logits(self, features) -> np.ndarray:
+        if self.scale.mean is not None:
+            features = self.scale(np.asarray(features, dtype=np.float64))
+        return np.asarray(features @ self.weight, dtype=np.float64).ravel() + self.bias
 
-class _SparseMatmul(torch.autograd.Function):
-    """x @ w with a backward of x.T @ grad from the precomputed transpose.
-
-    torch's own CSR backward is ~25x slower here (41 ms vs 1.6 ms per epoch on 3,619 x 64,791 TF-IDF).
-    """
-
-    @staticmethod
-    def forward(ctx, weight_t: torch.Tensor, x: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
-        ctx.x_t = x_t
-        return x @ weight_t
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        return ctx.x_t @ grad, None, None
-
-
-def neuron_logits(model: nn.Linear, batch: torch.Tensor | SparseRows) -> torch.Tensor:
-    """The neuron's pre-sigmoid output, one value per row."""
-    if isinstance(batch, SparseRows):
-        return (_SparseMatmul.apply(model.weight.T, batch.x, batch.x_t) + model.bias).squeeze(1)
-    return model(batch).squeeze(1)
-
-
-@dataclass
-class TrainResult:
-    model: nn.Linear
-    standardizer: Standardiser  # identity for sparse features
-    history: list[dict] = field(default_factory=list)  # epoch, train_loss, val_loss
-    best_epoch: int = 0
-    seconds: float = 0.0
-
-
-def make_loss(params: TrainParams, labels: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """BCE on logits (logistic regression) or MSE on sigmoid outputs (the course's slow-learning lesson)."""
-    if params.pos_weight == "balanced":
-        pos_weight = float((labels == 0).sum() / max(labels.sum(), 1))
-    else:
-        pos_weight = float(params.pos_weight)
-    if params.loss == "bce":
-        return nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
-
-    def weighted_mse(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        weights = 1.0 + (pos_weight - 1.0) * target
-        return (weights * (torch.sigmoid(logits) - target) ** 2).mean()
-
-    return weighted_mse
-
-
-def _batches(n_rows: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor | None]:
-    if batch_size == 0 or batch_size >= n_rows:
-        return [None]  # full batch
-    order = torch.randperm(n_rows, generator=generator)
-    return list(order.split(batch_size))
-
-
-def train_neuron(
-    x_train: Features,
-    y_train: np.ndarray,
-    x_val: Features,
-    y_val: np.ndarray,
-    params: TrainParams,
-) -> TrainResult:
-    """Fit one neuron; keep the weights of the epoch with the lowest val loss (early stopping)."""
-    started = time.perf_counter()
-    torch.manual_seed(params.seed)
-    generator = torch.Generator().manual_seed(params.seed)
-    # Sparse features stay unscaled (and sparse); dense ones get the train sample std (ddof=1), in float32.
-    standardizer = Standardiser() if sp.issparse(x_train) else Standardiser.fit(x_train, ddof=1, dtype=np.float32)
-    train_t = SparseRows(x_train) if sp.issparse(x_train) else standardizer(to_tensor(x_train))
-    val_t = standardizer(to_tensor(x_val))
-    y_train_t = torch.as_tensor(y_train, dtype=torch.float32)
-    y_val_t = torch.as_tensor(y_val, dtype=torch.float32)
-    model = nn.Linear(train_t.shape[1], 1)
-    loss_fn = make_loss(params, y_train_t)
-    optimizer_cls = torch.optim.Adam if params.optimizer == "adam" else torch.optim.SGD
-    optimizer = optimizer_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    sparse_rows = sp.csr_matrix(x_train) if sp.issparse(x_train) else None
-
-    result = TrainResult(model, standardizer)
-    best_loss, best_state, stale = float("inf"), None, 0
-    for epoch in range(1, params.epochs + 1):
-        model.train()
-        losses = []
-        for rows in _batches(train_t.shape[0], params.batch_size, generator):
-            if rows is None:
-                batch, target = train_t, y_train_t
-            elif sparse_rows is not None:  # slice in scipy: torch CSR tensors cannot index rows
-                batch, target = SparseRows(sparse_rows[rows.numpy()]), y_train_t[rows]
-            else:
-                batch, target = train_t[rows], y_train_t[rows]
-            optimizer.zero_grad()
-            loss = loss_fn(neuron_logits(model, batch), target)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item() * len(target))
-        model.eval()
-        with torch.inference_mode():
-            val_loss = float(loss_fn(neuron_logits(model, val_t), y_val_t))
-        row = {"epoch": epoch, "train_loss": sum(losses) / len(y_train_t), "val_loss": val_loss}
-        result.history.append(row)
-        if not (np.isfinite(row["train_loss"]) and np.isfinite(val_loss)):
-            raise TrainingDiverged(epoch, row["train_loss"] if not np.isfinite(row["train_loss"]) else val_loss)
-        if val_loss < best_loss - 1e-7:
-            best_loss, best_state, stale, result.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
-        else:
-            stale += 1
-            if params.patience and stale >= params.patience:
-                break
-    if params.patience and best_state is not None:
-        model.load_state_dict(best_state)
-    else:  # no early stopping (patience 0): keep the final weights, as the course did
-        result.best_epoch = len(result.history)
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def predict_logits(model: nn.Linear, standardizer: Standardiser, matrix: Features) -> np.ndarray:
-    with torch.inference_mode():
-        return neuron_logits(model, standardizer(to_tensor(matrix))).double().numpy()
-
-
-def predict_proba(
-    model: nn.Linear, standardizer: Standardiser, matrix: Features, calibration: Calibration | None = None
-) -> np.ndarray:
-    """sigmoid(logit), or sigmoid(calibrated logit) where train fitted a calibration on val."""
-    logits = predict_logits(model, standardizer, matrix)
-    return expit(calibration(logits) if calibration is not None else logits)
+    def spam_probability(self, features, calibration: Calibration | None = None) -> np.ndarray:
+        logits = self.logits(features)
+        return sigmoid(calibration(logits) if calibration is not None else logits)
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     """The score threshold (predict spam if score >= it) with the highest F1 on these labels."""
+    from sklearn.metrics import precision_recall_curve  # train only
+
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def save_neuron(directory: Path, model: nn.Linear, standardizer: Standardiser) -> None:
-    tensors = {"weight": model.weight.detach().contiguous(), "bias": model.bias.detach().contiguous()}
-    if standardizer.mean is not None:
-        tensors |= {"mean": torch.from_numpy(standardizer.mean), "std": torch.from_numpy(standardizer.std)}
-    save_file(tensors, str(Path(directory) / WEIGHTS))
+def save_neuron(directory: Path, neuron: Neuron) -> None:
+    """model.safetensors: weight (1, n), bias (1,), and the dense features' mean and std (n,), all float32."""
+    from safetensors.numpy import save_file
+
+    tensors = {"weight": neuron.weight.reshape(1, -1), "bias": np.array([neuron.bias])}
+    if neuron.scale.mean is not None:
+        tensors |= {"mean": neuron.scale.mean, "std": neuron.scale.std}
+    stored = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in tensors.items()}
+    save_file(stored, str(Path(directory) / WEIGHTS))
 
 
-def load_neuron(directory: Path) -> tuple[nn.Linear, Standardiser]:
-    tensors = load_file(str(Path(directory) / WEIGHTS))
-    model = nn.Linear(tensors["weight"].shape[1], 1)
-    model.load_state_dict({"weight": tensors["weight"], "bias": tensors["bias"]})
-    model.eval()
-    mean, std = (tensors[key].numpy() if key in tensors else None for key in ("mean", "std"))
-    return model, Standardiser(mean, std)
+def load_neuron(model_dir: Path, featurizer: str, n_features: int) -> Neuron:
+    """The weights in model.safetensors, checked against the card's n_features."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path, rerun = Path(model_dir) / WEIGHTS, f"dvc repro train@{featurizer}"
+
+    def bad(problem: str) -> StageError:
+        return StageError(f"{path}: {problem}; rerun `{rerun}`")
+
+    if not path.is_file():
+        raise bad("missing")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise bad(f"not a readable safetensors file ({str(exc)[:80]})") from None
+    expected = {"weight": (1, n_features), "bias": (1,)}
+    if "mean" in tensors or "std" in tensors:
+        expected |= {"mean": (n_features,), "std": (n_features,)}
+    for key, shape in expected.items():
+        if key not in tensors:
+            raise bad(f"no {key!r} tensor")
+        if tensors[key].shape != shape:
+            raise bad(f"{key!r} has shape {tensors[key].shape}, the card says {shape}")
+        if not np.issubdtype(tensors[key].dtype, np.floating) or not np.isfinite(tensors[key]).all():
+            raise bad(f"{key!r} holds NaN, infinite or non-float values")
+    if "std" in tensors and not (tensors["std"] > 0).all():
+        raise bad("'std' must be positive")
+    get = lambda key: tensors[key].astype(np.float64) if key in tensors else None  # noqa: E731
+    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), Standardiser(get("mean"), get("std")))

@@ -142,9 +142,11 @@ class EncoderParams(Strict):
     max_length: Annotated[PositiveInt, Field(le=8192)] = 128
     pooling: Literal["mean", "cls"] = "mean"
     batch_size: Annotated[PositiveInt, Field(le=65536)] = 64
-    # float32: the same vectors on every machine. bfloat16/float16 are opt-ins that change the vectors (and
-    # the metrics); `auto` picks fp16 on CUDA, bf16 only on CPUs with AMX (faster there), else float32.
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    # The precision the model runs in; vectors are stored as float32 either way (docs/internals.md#precision).
+    # float64 (default): the same vectors, bytes and DVC hashes on every CPU, about 2x float32's time.
+    # Opt-ins, faster, whose vectors differ in their last bits from one CPU to another: float32; bfloat16 and
+    # float16 (they also change the metrics); auto (fp16 on CUDA, bf16 on a CPU with AMX, else float32).
+    dtype: Literal["float64", "float32", "bfloat16", "float16", "auto"] = "float64"
     # Encoder-decoder models (BART): pool the full model's last_hidden_state (as the course did) or the
     # encoder's only, at half the cost. Ignored by encoder-only models.
     hidden_states: Literal["full", "encoder"] = "full"

@@ -30,6 +30,7 @@ from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import CARS, CARS_LISTINGS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
+from stages.common.precision import to_float32
 from stages.common.standardise import Standardiser
 from stages.lessons.regression import fit_linear
 from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS
@@ -154,8 +155,9 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
         features=features,
         losses=losses,
         test_actual=listings["price"].to_numpy()[test_rows],
-        test_predicted=predictions["neuron"][test_rows],
-        neuron_state=neuron_state,
+        # Written to files: rounded, so that the last bits of a CPU's float64 kernels never reach them.
+        test_predicted=np.round(predictions["neuron"][test_rows], 2),
+        neuron_state={name: to_float32(values) for name, values in neuron_state.items()},
     )
     return metrics, fit
 

@@ -20,6 +20,7 @@ from stages.common.figures import plt, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import FAHRENHEIT, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import FahrenheitParams, load_params
+from stages.common.precision import round_significant
 from stages.lessons.regression import LinearFit, fit_linear
 
 app = stage_app(__doc__)
@@ -60,10 +61,14 @@ def sweep(params: FahrenheitParams) -> tuple[dict, pd.DataFrame]:
             "diverged_at_iteration": fit.diverged_at,
             "iterations_to_converge": iterations_to_converge(fit, (slope, best_loss), params.tolerance),
         }
-        curves[f"lr={lr:g}"] = pd.Series(fit.losses)
+        curves[f"lr={lr:g}"] = pd.Series([round_significant(loss) for loss in fit.losses])  # files: no last bits
     metrics = {
         "true": {"weight": TRUE_WEIGHT, "bias": TRUE_BIAS},
-        "least_squares": {"weight": round(float(slope), 6), "bias": round(float(intercept), 6), "loss": best_loss},
+        "least_squares": {
+            "weight": round(float(slope), 6),
+            "bias": round(float(intercept), 6),
+            "loss": round_significant(best_loss),
+        },
         "learning_rates": results,
     }
     return metrics, pd.DataFrame(curves).rename_axis("iteration").reset_index()

@@ -1,10 +1,11 @@
 """Score new messages with what the pipeline trained: safetensors weights, JSON vocabularies and cards.
 
-No retraining and no pickle. The neuron is w·x + b in numpy; bow/tfidf featurize with numpy and scipy
-(stages/common/vectorizer.py), so their cold start imports no torch, pandas or scikit-learn. Encoders
-load their model once, through the same code as the featurize stage (torch and transformers). A concat
-featurizer featurizes through its parts and joins them as its featurize stage did (stages/common/features.py).
-A calibration fitted on val by train (in card.json) maps the logit before the sigmoid.
+No retraining and no pickle. The neuron is w·x + b in numpy (stages/common/neuron.py); bow/tfidf featurize
+with numpy and scipy (stages/common/vectorizer.py), so their cold start imports no torch, pandas or
+scikit-learn. Encoders load their model once, through the same code as the featurize stage (torch and
+transformers). A concat featurizer featurizes through its parts and joins them as its featurize stage did
+(stages/common/features.py). A calibration fitted on val by train (in card.json) maps the logit before the
+sigmoid.
 
 Every file is checked as it is read (shapes against the card, finite weights, a threshold in (0, 1)):
 a damaged one is one `error:` line naming the file and the `dvc repro` target that rebuilds it.
@@ -31,30 +32,9 @@ from stages.common.layout import (
     METRICS_DIR,
     MODELS_DIR,
     VECTORIZER,
-    WEIGHTS,
 )
-from stages.common.standardise import Standardiser
+from stages.common.neuron import Neuron, load_neuron
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
-
-
-@dataclass(frozen=True)
-class Neuron:
-    """p(spam) = sigmoid(w · x + b), x standardised with the train statistics for dense features."""
-
-    weight: np.ndarray  # (n_features,)
-    bias: float
-    scale: Standardiser = Standardiser()  # the identity for sparse features
-
-    def logits(self, features) -> np.ndarray:
-        if self.scale.mean is not None:
-            features = self.scale(np.asarray(features, dtype=np.float64))
-        return np.asarray(features @ self.weight, dtype=np.float64).ravel() + self.bias
-
-    def spam_probability(self, features, calibration: Calibration | None = None) -> np.ndarray:
-        logits = self.logits(features)
-        if calibration is not None:
-            logits = calibration(logits)
-        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow
 
 
 @dataclass
@@ -155,38 +135,6 @@ def read_calibration(state: object, path: Path, rerun: str) -> Calibration | Non
             f"{path}: calibration must be {{method, scale > 0, shift}}, got {str(state)[:80]}; rerun `{rerun}`"
         )
     return Calibration.from_card(state)
-
-
-def load_neuron(model_dir: Path, featurizer: str, n_features: int) -> Neuron:
-    """The weights in model.safetensors (numpy), checked against the card's n_features."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    path, rerun = Path(model_dir) / WEIGHTS, f"dvc repro train@{featurizer}"
-
-    def bad(problem: str) -> StageError:
-        return StageError(f"{path}: {problem}; rerun `{rerun}`")
-
-    if not path.is_file():
-        raise bad("missing")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, ValueError, TypeError) as exc:
-        raise bad(f"not a readable safetensors file ({str(exc)[:80]})") from None
-    expected = {"weight": (1, n_features), "bias": (1,)}
-    if "mean" in tensors or "std" in tensors:
-        expected |= {"mean": (n_features,), "std": (n_features,)}
-    for key, shape in expected.items():
-        if key not in tensors:
-            raise bad(f"no {key!r} tensor")
-        if tensors[key].shape != shape:
-            raise bad(f"{key!r} has shape {tensors[key].shape}, the card says {shape}")
-        if not np.issubdtype(tensors[key].dtype, np.floating) or not np.isfinite(tensors[key]).all():
-            raise bad(f"{key!r} holds NaN, infinite or non-float values")
-    if "std" in tensors and not (tensors["std"] > 0).all():
-        raise bad("'std' must be positive")
-    get = lambda key: tensors[key].astype(np.float64) if key in tensors else None  # noqa: E731
-    return Neuron(get("weight").ravel(), float(tensors["bias"][0]), Standardiser(get("mean"), get("std")))
 
 
 def load_vectorizer(feature_dir: Path, featurizer: str, n_features: int) -> TextVectorizer:
