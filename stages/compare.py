@@ -26,7 +26,7 @@ from stages.common.comparison import (
     summary_rows,
 )
 from stages.common.errors import StageError
-from stages.common.figures import plt, save_figure
+from stages.common.figures import pyplot, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.params import load_params
 from stages.common.seeds import read_seed_verdicts, seeds_markdown
@@ -84,6 +84,7 @@ def calibration_rows(report: Comparison) -> list[list[str]]:
 
 def draw_chart(report: Comparison, path: Path) -> None:
     """Bars from 0 (a cut axis would inflate the gaps), each labelled with its value; legend beside the axes."""
+    plt = pyplot()
     names = list(report.featurizers)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 3.2, 4), dpi=100)

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common import layout
 from stages.common.cli import MessagesOption, reports_errors, stage_app
-from stages.common.figures import plt, save_figure
+from stages.common.figures import pyplot, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.layout import MESSAGES_FILE, SUMMARY_FILE
 from stages.common.params import ExploreParams, load_params
@@ -25,6 +24,8 @@ CLASSES = {0: "ham", 1: "spam"}
 
 
 def top_tokens(texts: pd.Series, count: int) -> list[tuple[str, int]]:
+    from sklearn.feature_extraction.text import CountVectorizer  # scikit-learn costs ~0.7 s to import
+
     vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-z][a-z']+\b")
     matrix = vectorizer.fit_transform(texts)
     totals = np.asarray(matrix.sum(0)).ravel()
@@ -61,6 +62,7 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
 
 
 def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
     counts = [facts["classes"][name]["messages"] for name in CLASSES.values()]
     ax.bar(list(CLASSES.values()), counts, color=["tab:blue", "tab:red"])

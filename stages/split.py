@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from sklearn.model_selection import train_test_split
 
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
-from stages.common.features import SPLITS
 from stages.common.io import write_parquet
-from stages.common.layout import MESSAGES_FILE, SPLIT_FILE
+from stages.common.layout import MESSAGES_FILE, SPLIT_FILE, SPLITS
 from stages.common.params import SplitParams, load_params
 
 app = stage_app(__doc__)
@@ -47,6 +45,8 @@ def split_messages(messages: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
 
     Refused (StageError with the counts) when the data or any part lacks spam or ham.
     """
+    from sklearn.model_selection import train_test_split  # ~0.6 s to import: not for `--help` or a refusal
+
     ids, labels = messages["id"], messages["label"]
     require_spam_and_ham(labels)
     try:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from stages.common.errors import StageError
 from stages.common.metrics import (
@@ -21,12 +21,17 @@ from stages.common.metrics import (
     resampled_metrics,
 )
 
+if TYPE_CHECKING:  # pandas only where predictions are read: report imports this module for its tables
+    import pandas as pd
+
 
 def read_test_predictions(path: Path) -> pd.DataFrame:
     """The test rows of evaluate's predictions (id, label, predicted), sorted by id."""
     if not Path(path).exists():
         name = Path(path).stem
         raise StageError(f"no predictions for {name!r} at {path}: run `dvc repro evaluate@{name}`")
+    import pandas as pd
+
     frame = pd.read_parquet(path, columns=["id", "split", "label", "predicted"])
     return frame[frame["split"] == "test"].sort_values("id").reset_index(drop=True)
 

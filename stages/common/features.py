@@ -11,23 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from stages.common.embed_cache import arrow_to_vectors, vectors_to_arrow
 from stages.common.errors import StageError
 from stages.common.io import atomic_dir, read_json, write_json
-from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, VECTORIZER
+from stages.common.layout import EMBEDDINGS, ENCODER, MATRIX, ROWS, SPLITS, VECTORIZER
 from stages.common.params import VectorizerParams
 from stages.common.standardise import Standardiser
 
+if TYPE_CHECKING:  # scikit-learn (~0.7 s to import) only where a vectorizer is made: encoders never need it
+    from sklearn.feature_extraction.text import CountVectorizer
+
 
 def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
     options = dict(
         analyzer=params.analyzer,
         ngram_range=tuple(params.ngram_range),
@@ -44,6 +49,8 @@ def make_vectorizer(params: VectorizerParams, vocabulary: dict[str, int] | None 
 
 
 def vectorizer_to_json(vectorizer: CountVectorizer, params: VectorizerParams) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vocabulary = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
     state = {"params": params.model_dump(mode="json"), "vocabulary": {t: int(i) for t, i in vocabulary}}
     if isinstance(vectorizer, TfidfVectorizer):
@@ -139,9 +146,6 @@ class Split:
     ids: np.ndarray
     features: sp.csr_matrix | np.ndarray
     labels: np.ndarray
-
-
-SPLITS = ("train", "val", "test")
 
 
 def load_splits(features_dir: Path, messages_file: Path, split_file: Path) -> dict[str, Split]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
 
 # What `dvc metrics show` lists per featurizer (reports/metrics/<F>.json), kept narrow enough for a terminal:
 # the test headline, and the val MCC that picks `spam predict`'s default model. Every metric of every split
@@ -28,6 +27,8 @@ COUNT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc")
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     """Threshold-dependent and ranking metrics for one split."""
+    from sklearn import metrics as skm  # here: compare and report import this module, and never call sklearn
+
     predicted = (scores >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
