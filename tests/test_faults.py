@@ -323,7 +323,8 @@ def test_damaged_model_files_are_one_error_line_naming_file_and_rerun_target(tra
     relative, content, target = DAMAGES[damaged]
     damage(trained, relative, content)
     result = CliRunner().invoke(spam.app, ["predict", "--featurizer", "bow", "free prize"])
-    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     lines = result.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     named = MODEL if damaged == "n-features-wrong" else relative
