@@ -309,15 +309,6 @@ WHY = {
 }
 
 
-@pytest.fixture
-def trained(tmp_path, monkeypatch) -> Path:
-    from tests.tiny_trained import make_trained
-
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    return make_trained(tmp_path)
-
-
 @pytest.mark.parametrize("damaged", list(DAMAGES))
 def test_damaged_model_files_are_one_error_line_naming_file_and_rerun_target(trained, damaged):
     relative, content, target = DAMAGES[damaged]
