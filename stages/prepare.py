@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from stages.common.cli import reports_errors, stage_app
-from stages.common.errors import StageError
+from stages.common.errors import StageError, clip
 from stages.common.io import write_json, write_parquet
 from stages.common.layout import MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
 from stages.common.params import PrepareParams, load_params
@@ -70,6 +70,22 @@ def decode_entities(messages: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return messages.assign(text=decoded), int((decoded != messages["text"]).sum())
 
 
+def blank_once_decoded(name: str, parsed: Parsed) -> Parsed:
+    """The part without the texts that decoding HTML entities leaves blank (`&nbsp;`, `&#32;&#32;`): those
+    become bad lines, as an empty text is, instead of training texts of nothing but whitespace."""
+    texts = parsed.messages["text"]
+    blank = texts.map(html.unescape).str.strip().eq("")
+    if not blank.any():
+        return parsed
+    bad = [
+        BadLine(int(line), "empty text once HTML entities are decoded", excerpt(text), name)
+        for line, text in zip(parsed.messages["line"][blank], texts[blank], strict=True)
+    ]
+    kept = parsed.messages[~blank].reset_index(drop=True)
+    # In line order, so that the first five listed are the file's first five
+    return Parsed(kept, sorted([*parsed.bad_lines, *bad], key=lambda b: b.number), parsed.blank_lines)
+
+
 def drop_duplicates(messages: pd.DataFrame) -> pd.DataFrame:
     """Keep the first of each exact text; the same text under two labels is an error naming where each is."""
     labels_per_text = messages.groupby("text", sort=False)["label"].nunique()
@@ -101,6 +117,10 @@ def prepare_parts(
 
     Entities are decoded before duplicates are dropped, so `a &amp; b` and `a & b` count as one text.
     """
+    if not parts:
+        raise StageError("no messages: nothing to prepare (prepare.collection is false and no source file)")
+    if decode_html_entities:
+        parts = [(name, blank_once_decoded(name, parsed)) for name, parsed in parts]
     bad_lines = [bad for _, parsed in parts for bad in parsed.bad_lines]
     blank_lines = sum(parsed.blank_lines for _, parsed in parts)
     if bad_lines and on_bad_line == "error":
@@ -143,6 +163,12 @@ def read_parts(raw_file: Path, params: PrepareParams) -> list[tuple[str, Parsed]
     files = [
         (path, spec) for i, spec in enumerate(params.sources) for path in source_files(spec, f"prepare.sources[{i}]")
     ]
+    if not params.collection and not files:
+        globs = ", ".join(spec.files for spec in params.sources)
+        raise StageError(
+            f"no messages: prepare.collection is false and no file matches prepare.sources ({clip(globs, 200)}); "
+            "add files there or set prepare.collection: true"
+        )
     parts = []
     if params.collection:  # named by its path only beside other files
         parts.append((raw_file.as_posix() if files else "", parse_collection(raw_file.read_bytes())))

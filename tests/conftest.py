@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -117,3 +118,53 @@ def pipeline(project: Path, first_run: str) -> Path:
     if (project / "params.yaml").read_bytes() != before:
         (project / "params.yaml").write_bytes(before)
         run(project, "dvc", "repro")
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch) -> Path:
+    """A working directory holding params.yaml and a small trained bow model with its metrics (tiny_trained)."""
+    from tests.tiny_trained import make_trained
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    return make_trained(tmp_path)
+
+
+def tiny_encoder_workdir(directory: Path, featurizers: dict[str, dict], texts: list[str], labels: object) -> Path:
+    """`directory` with a tiny random BERT, params for each of `featurizers` (name: extra encoder keys, e.g.
+    {"engine": "ray"}) trained like minilm, and data/prepared-like messages.parquet (ids m0000...)."""
+    import pandas as pd
+
+    from tests.tiny_models import save_tiny_bert
+
+    model = save_tiny_bert(directory / "tiny-bert")
+    params = real_params()
+    encoder = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
+    params["featurizers"] = params["text_featurizers"] = list(featurizers)
+    for name, extra in featurizers.items():
+        params["featurize"][name] = {**encoder, **extra}
+        params["train"][name] = params["train"]["minilm"]
+    write_params(directory, params)
+    ids = [f"m{i:05d}" for i in range(len(texts))]
+    pd.DataFrame({"id": ids, "text": texts, "label": labels}).to_parquet(directory / "messages.parquet")
+    return directory
+
+
+def featurize_process(
+    workdir: Path, featurizer: str, cache: str, output: str, chunk: int, **env: str
+) -> subprocess.Popen:
+    """The featurize stage as its own process (so that a test can kill it), offline, output on stdout."""
+    command = [sys.executable, "-m", "stages.featurize", featurizer, "--messages-file", "messages.parquet"]
+    command += ["--cache-dir", cache, "--output", output, "--chunk-size", str(chunk)]
+    environment = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    environment |= {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.Popen(
+        command, cwd=workdir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> str:
+    """The process's output once it has ended, which it must do with exit code 0 (timeout: a hang guard)."""
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+    return output

@@ -309,21 +309,13 @@ WHY = {
 }
 
 
-@pytest.fixture
-def trained(tmp_path, monkeypatch) -> Path:
-    from tests.tiny_trained import make_trained
-
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    return make_trained(tmp_path)
-
-
 @pytest.mark.parametrize("damaged", list(DAMAGES))
 def test_damaged_model_files_are_one_error_line_naming_file_and_rerun_target(trained, damaged):
     relative, content, target = DAMAGES[damaged]
     damage(trained, relative, content)
     result = CliRunner().invoke(spam.app, ["predict", "--featurizer", "bow", "free prize"])
-    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     lines = result.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     named = MODEL if damaged == "n-features-wrong" else relative

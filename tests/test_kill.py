@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import real_params, write_params
-from tests.tiny_models import WORDS, save_tiny_bert
+from tests.conftest import featurize_process, finish, tiny_encoder_workdir
+from tests.tiny_models import WORDS
 
 pytestmark = pytest.mark.slow
 CHUNK = 40
@@ -25,31 +23,13 @@ KILLS = 3
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A directory with params for one tiny encoder and 1,000 prepared messages."""
-    directory = tmp_path_factory.mktemp("kill")
-    model = save_tiny_bert(directory / "tiny-bert")
-    params = real_params()
-    params["featurizers"] = params["text_featurizers"] = ["tiny"]
-    params["featurize"]["tiny"] = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
-    params["train"]["tiny"] = params["train"]["minilm"]
-    write_params(directory, params)
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, size=rng.integers(5, 60))) + f" {i}" for i in range(1000)]
-    messages = pd.DataFrame({"id": [f"m{i:05d}" for i in range(len(texts))], "text": texts, "label": "ham"})
-    messages.to_parquet(directory / "messages.parquet")
-    return directory
+    return tiny_encoder_workdir(tmp_path_factory.mktemp("kill"), {"tiny": {}}, texts, "ham")
 
 
 def featurize(workdir: Path, cache: str, output: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "stages.featurize", "tiny", "--messages-file", "messages.parquet"]
-    command += ["--cache-dir", cache, "--output", output, "--chunk-size", str(CHUNK)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def finish(process: subprocess.Popen) -> str:
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, output
-    return output
+    return featurize_process(workdir, "tiny", cache, output, CHUNK)
 
 
 def chunks(cache: Path) -> list[Path]:

@@ -169,19 +169,19 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     blocked = run(project, "spam", "repro", "compare", check=False)
     assert "error: compare needs bart" in blocked and "Running stage" not in blocked
 
-    started = time.monotonic()
+    # No wall-clock bound here: test_embed checks that the offline model check makes no connection at all
     direct = run(project, "dvc", "repro", "featurize@bart", check=False)
-    assert time.monotonic() - started < 30  # dvc's own start-up included; the model check itself takes < 5 s
     assert "facebook/bart-base" in direct and "hf download" in direct and "featurize.bart.model" in direct
     assert not (project / "data" / "features" / "bart").exists()
 
 
-def test_params_yaml_survives_sigterm_and_a_concurrent_spam_repro(tmp_path):
-    """SIGTERM mid-run, then two `spam repro` at once (offline, bart left out): params.yaml stays byte-identical.
+def test_sigterm_then_two_concurrent_spam_repro_end_up_to_date(tmp_path):
+    """SIGTERM mid-run, then two `spam repro` at once (offline, bart left out): the killed run fails, one of the
+    pair succeeds and the other finds the work done or is turned away by DVC's lock in one line, and the
+    project ends up to date. (params.yaml is not checked: spam repro never writes it, see repro_plan.)
 
     A target keeps it short; the plan that leaves bart out runs all the same."""
     project = copy_project(tmp_path, featurizers=["bow", "bart"], **LEAN_TRAINING)
-    params_before = (project / "params.yaml").read_bytes()
     env = offline_env(project)
 
     def start() -> subprocess.Popen:
@@ -200,14 +200,18 @@ def test_params_yaml_survives_sigterm_and_a_concurrent_spam_repro(tmp_path):
             break
     first.send_signal(signal.SIGTERM)
     first.wait(timeout=60)
-    assert first.returncode != 0 and (project / "params.yaml").read_bytes() == params_before
+    assert first.returncode != 0
 
     pair = [start(), start()]
     outputs = [p.communicate(timeout=600)[0] for p in pair]
-    assert (project / "params.yaml").read_bytes() == params_before, outputs
     assert any(p.returncode == 0 for p in pair), outputs  # DVC's lock turns the other away, or it finds all done
+    for process, output in zip(pair, outputs, strict=True):
+        assert "Traceback" not in output, output
+        if process.returncode:
+            said = output.lower()  # turned away by DVC's lock (spam's plan or dvc itself), and said so
+            assert "error:" in said and ("busy" in said or "lock" in said), output
     assert ran_stages(run(project, "spam", "repro", "evaluate@bow")) == set()
-    assert (project / "params.yaml").read_bytes() == params_before
+    assert (project / "reports" / "metrics" / "bow.json").exists()
 
 
 def test_compare_report_has_every_featurizer_with_intervals(project, first_run):
@@ -297,12 +301,15 @@ def test_kill_9_during_training_never_leaves_stale_weights(pipeline):
         ["dvc", "repro", "train@bow"], cwd=project, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not list((project / "data" / "models").glob(".bow.*.tmp")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # the train stage makes its temporary directory when it starts writing... or earlier
-        if repro.poll() is not None:
+    # The event to kill on: train@bow's temporary model directory exists, which atomic_dir makes just before
+    # the 5,000 epochs (seconds of them) start, and after DVC has removed the old model.
+    model = project / "data" / "models" / "bow" / "model.safetensors"
+    deadline = time.monotonic() + 120  # only how long to wait for the event before failing
+    while repro.poll() is None and time.monotonic() < deadline:
+        if list(model.parent.parent.glob(".bow.*.tmp")) and not model.exists():
             break
-    time.sleep(0.3)  # into the 5,000 epochs, which take seconds
+        time.sleep(0.05)
+    assert list(model.parent.parent.glob(".bow.*.tmp")), "train@bow never started training"
     assert repro.poll() is None, "train@bow ended before the kill: raise its epochs in this test"
     os.killpg(repro.pid, signal.SIGKILL)
     repro.wait()

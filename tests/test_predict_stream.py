@@ -72,13 +72,6 @@ def test_binary_and_bad_bytes_name_the_line(data, expected):
         messages_of(data)
 
 
-@pytest.fixture
-def trained(tmp_path):
-    from tests.tiny_trained import make_trained
-
-    return make_trained(tmp_path, "bow", val_mcc=0.8)
-
-
 def spam(project, *args, stdin=None, timeout=60) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "stages.user.spam", "predict", *args]

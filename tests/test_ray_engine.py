@@ -7,12 +7,10 @@ fixture (RAY_ADDRESS), so that killing the featurize driver leaves no Ray proces
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import real_params, write_params
-from tests.tiny_models import save_tiny_bert
+from tests.conftest import featurize_process, finish, tiny_encoder_workdir
 
 ray = pytest.importorskip("ray", reason='the ray extra: pip install -e ".[ray]"')
 pytestmark = pytest.mark.slow
@@ -35,38 +32,15 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """The sample (3 numbered copies); params for a tiny BERT, local (`tiny`) or through Ray (`tiny_ray`)."""
-    directory = tmp_path_factory.mktemp("ray")
-    model = save_tiny_bert(directory / "tiny-bert")
-    params = real_params()
-    encoder = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
-    params["featurizers"] = params["text_featurizers"] = ["tiny", "tiny_ray"]
-    params["featurize"]["tiny"] = encoder
-    params["featurize"]["tiny_ray"] = {**encoder, "engine": "ray"}
-    params["train"]["tiny"] = params["train"]["tiny_ray"] = params["train"]["minilm"]
-    write_params(directory, params)
     lines = [line.split("\t", 1) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     sample = list(dict.fromkeys(text for _, text in lines))
     texts = [f"{text} {copy}" for copy in range(3) for text in sample]  # enough chunks to kill mid-run
-    pd.DataFrame({"id": [f"m{i:04d}" for i in range(len(texts))], "text": texts, "label": 0}).to_parquet(
-        directory / "messages.parquet"
-    )
-    return directory
+    featurizers = {"tiny": {}, "tiny_ray": {"engine": "ray"}}
+    return tiny_encoder_workdir(tmp_path_factory.mktemp("ray"), featurizers, texts, 0)
 
 
 def featurize(workdir: Path, featurizer: str, cache: str, output: str, **env: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "stages.featurize", featurizer, "--messages-file", "messages.parquet"]
-    command += ["--cache-dir", cache, "--output", output, "--chunk-size", str(CHUNK)]
-    environment = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    environment |= {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen(
-        command, cwd=workdir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def finish(process: subprocess.Popen) -> str:
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output
-    return output
+    return featurize_process(workdir, featurizer, cache, output, CHUNK, **env)
 
 
 def vectors(directory: Path) -> tuple[list[str], np.ndarray]:

@@ -229,3 +229,91 @@ def test_adding_k_messages_reruns_prepare_and_encodes_exactly_k(tmp_path):
     third = run(project, "dvc", "repro", "featurize@bert")
     assert "36 to encode" in third
     assert "Running stage" not in run(project, "dvc", "repro", "featurize@bert")
+
+
+# Bad input that used to crash prepare with a traceback or slip into the training texts (issue 24): each is
+# a bad line (named, skippable) or one error line.
+ANY = "data/sources/x/*"
+
+
+def bad_reasons(parsed) -> list[tuple[int, str]]:
+    return [(b.number, b.reason) for b in parsed.bad_lines]
+
+
+def test_collection_off_and_a_glob_matching_nothing_is_one_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = PrepareParams(collection=False, sources=[SourceParams(files="data/sources/new/*.csv", format="csv")])
+    with pytest.raises(StageError, match=r"^no messages: prepare.collection is false and no file matches "):
+        prepare.read_parts(VENDORED, params)
+
+
+@pytest.mark.parametrize(
+    ("label", "reason"),
+    [("1" * 5000, "a number of over 4300 digits"), ("[" * 100_000 + "]" * 100_000, "nested too deep")],
+    ids=["5000-digit-label", "100k-deep-label"],
+)
+def test_jsonl_labels_json_cannot_hold_are_bad_lines(tmp_path, label, reason):
+    data = f'{{"text": "hi", "label": "ham"}}\n{{"text": "x", "label": {label}}}\n'.encode()
+    parsed = read_source(write(tmp_path, "m.jsonl", data), SourceParams(files=ANY, format="jsonl"))
+    assert len(parsed.messages) == 1 and [n for n, _ in bad_reasons(parsed)] == [2]
+    assert reason in parsed.bad_lines[0].reason and len(str(parsed.bad_lines[0])) < 300
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "hex", "base64", "zlib"])
+def test_encodings_that_are_not_text_encodings_are_refused_by_the_params_check(encoding):
+    with pytest.raises(StageError, match="params.yaml is invalid") as error:
+        validate_params(params_with(sources=[{"files": "data/sources/x.csv", "format": "csv", "encoding": encoding}]))
+    assert f"encoding: {encoding!r} is not a text encoding" in str(error.value)
+
+
+def test_utf16_csv_with_an_unpaired_surrogate_is_a_bad_line(tmp_path):
+    data = "text,label\nhi,ham\n".encode("utf-16") + "caf".encode("utf-16-le") + b"\x00\xd8"
+    data += ",spam\nok,spam\n".encode("utf-16-le")
+    parsed = read_source(write(tmp_path, "m.csv", data), SourceParams(files=ANY, format="csv", encoding="utf-16"))
+    assert parsed.messages["text"].tolist() == ["hi", "ok"]
+    assert bad_reasons(parsed) == [(3, "not valid utf-16 text")]
+
+
+def test_utf16_jsonl_is_decoded_before_it_is_split_into_lines(tmp_path):
+    lines = [{"text": f"message {i}", "label": "spam" if i % 2 else "ham"} for i in range(4)]
+    data = "\n".join(json.dumps(line) for line in lines).encode("utf-16")
+    spec = SourceParams(files=ANY, format="jsonl", encoding="utf-16")
+    parsed = read_source(write(tmp_path, "m.jsonl", data), spec)
+    assert not parsed.bad_lines and parsed.messages["text"].tolist() == [f"message {i}" for i in range(4)]
+    bad = data + "\n".encode("utf-16-le") + b"\x00\xdc" + '{"text": "x", "label": "ham"}'.encode("utf-16-le")
+    assert bad_reasons(read_source(write(tmp_path, "m.jsonl", bad), spec)) == [(5, "not valid utf-16 text")]
+
+
+@pytest.mark.parametrize("text", ["&nbsp;", "&#32;&#32;", " &#9;&#10; "])
+def test_a_text_that_is_blank_once_html_entities_are_decoded_is_a_bad_line(tmp_path, text):
+    path = write(tmp_path, "m.csv", f"text,label\nhi,ham\n{text},spam\n".encode())
+    parts = [(path.as_posix(), read_source(path, SourceParams(files=ANY, format="csv")))]
+    with pytest.raises(StageError, match=f"{path.as_posix()} line 3: empty text once HTML entities are decoded"):
+        prepare.prepare_parts(parts, "error")
+    table, summary = prepare.prepare_parts(parts, "skip")
+    assert table["text"].tolist() == ["hi"] and summary["bad_lines"] == 1 and summary["lines"] == 2
+    kept, _ = prepare.prepare_parts(parts, "error", decode_html_entities=False)  # not decoded: a text like any
+    assert kept["text"].tolist() == ["hi", text]
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_a_bad_line_not_the_end_of_the_file(tmp_path):
+    huge = "x" * 131_073
+    path = write(tmp_path, "m.csv", f"text,label\nhi,ham\n{huge},spam\nok,spam\n".encode())
+    parsed = read_source(path, SourceParams(files=ANY, format="csv"))
+    assert parsed.messages["text"].tolist() == ["hi", "ok"]
+    assert bad_reasons(parsed) == [(3, "a field of 131,073 characters, over the limit of 131,072")]
+    assert len(str(parsed.bad_lines[0])) < 300
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fmt"),
+    [
+        ("m.csv", b"text,label\nhi,ham\nfree\x00prize,spam\n", "csv"),
+        ("m.tsv", b"text\tlabel\nhi\tham\nfree\x00prize\tspam\n", "tsv"),
+        ("m.jsonl", b'{"text": "hi", "label": "ham"}\n{"text": "free\\u0000prize", "label": "spam"}\n', "jsonl"),
+    ],
+)
+def test_nul_characters_are_a_bad_line_never_a_training_text(tmp_path, name, data, fmt):
+    parsed = read_source(write(tmp_path, name, data), SourceParams(files=ANY, format=fmt))
+    assert parsed.messages["text"].tolist() == ["hi"]
+    assert bad_reasons(parsed) == [(2 if fmt == "jsonl" else 3, "a NUL character (binary data?)")]

@@ -13,7 +13,7 @@ import pytest
 from sklearn import metrics as skm
 from typer.testing import CliRunner
 
-from stages.common.errors import StageError
+from stages.common.errors import CONTROL, StageError
 from stages.common.metrics import (
     metrics_from_counts,
     paired_difference,
@@ -218,3 +218,16 @@ def test_repro_with_a_broken_dvc_config_is_dvcs_message_in_one_line(in_tmp, monk
     result = runner.invoke(app, ["repro"])
     assert result.exit_code == 1, result.output
     assert "error: config file error" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_predict_table_shows_a_messages_terminal_controls_escaped(trained):
+    """A message's escape codes are written out, never sent to the terminal (issue 24): `\\033[1G` moved the
+    cursor to the line's start and painted over the label. --json escapes them already."""
+    message = "\x1b[1G\x1b[31mham   0.0000\x9b2K\u202eevil\x07 done\x00"
+    result = CliRunner().invoke(app, ["predict", "--featurizer", "bow", message])
+    assert result.exit_code == 0, result.output
+    row = result.output.splitlines()[1]
+    assert not CONTROL.search(row), repr(row)
+    assert row.endswith("\\x1b[1G\\x1b[31mham 0.0000\\x9b2K\\u202eevil\\x07 done\\x00"), repr(row)
+    as_json = CliRunner().invoke(app, ["predict", "--json", "--featurizer", "bow", message])
+    assert json.loads(as_json.output.splitlines()[-1])["message"] == message  # the text itself is unchanged

@@ -22,6 +22,16 @@ class TrainingDiverged(ValueError):
         self.epoch, self.loss = epoch, loss
 
 
+# Characters that a terminal acts on instead of showing (ESC starts cursor moves and colours; bidi overrides
+# reorder what follows), other than the whitespace that clip flattens to spaces.
+CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every terminal control character written as its escape (`\\x1b`), so it is shown, not obeyed."""
+    return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def clip(value: object, limit: int = MAX_SHOWN) -> str:
     """A value as it may appear in an error message: one line, at most `limit` characters."""
     text = " ".join((value if isinstance(value, str) else repr(value)).split())

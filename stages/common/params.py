@@ -75,9 +75,12 @@ class SourceParams(Strict):
                 "dvc.yaml, so a file added there reruns prepare)"
             )
         try:
-            codecs.lookup(self.encoding)
+            codec = codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"encoding: unknown encoding {clip(self.encoding, 40)!r} (e.g. utf-8, latin-1)") from None
+        # rot13, hex, base64, zlib...: codecs knows them, but they turn bytes into bytes, not into text
+        if not codec._is_text_encoding:
+            raise ValueError(f"encoding: {clip(self.encoding, 40)!r} is not a text encoding (e.g. utf-8, latin-1)")
         if self.format == "parquet" and codecs.lookup(self.encoding).name != "utf-8":
             raise ValueError("encoding: Parquet text is always UTF-8; leave encoding out")
         both = {label_key(v) for v in self.spam} & {label_key(v) for v in self.ham}

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,7 +31,22 @@ EXCERPT = 60
 SOURCES_DIR = PurePosixPath("data/sources")
 LINE_END = re.compile(rb"\r\n|\r|\n")
 GLOB_CHARS = re.compile(r"[*?\[]")
-SURROGATE = re.compile("[\udc80-\udcff]")  # a byte that was not valid in the file's encoding (surrogateescape)
+TEXT_LINE_END = re.compile(r"\r\n|\r|\n")  # the same three, in decoded text (not str.splitlines' dozen)
+SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not valid in the file's encoding (UNDECODABLE)
+UNDECODABLE = "spamneuron-undecodable"
+# The csv module's default field limit: a longer field is a bad line, not the end of the file (csv.Error).
+FIELD_LIMIT = 131_072
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    """Like surrogateescape, a lone surrogate in place of the bytes that cannot be decoded, so that the row holding
+    them becomes a bad line; unlike it, for any bytes (surrogateescape gives up on UTF-16's, below 0x80)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(chr(0xDC00 | max(b, 0x80)) for b in error.object[error.start : error.end]), error.end
+
+
+codecs.register_error(UNDECODABLE, _mark_undecodable)
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,8 @@ class RowChecker:
             return self.bad_row(number, f"{self.spec.text!r} is {type(text).__name__}, not text", raw)
         if not text.strip():
             return self.bad_row(number, "empty text", raw)
+        if "\x00" in text:  # binary data: `spam predict` refuses it too
+            return self.bad_row(number, "a NUL character (binary data?)", raw)
         if label is None or isinstance(label, bool | float | dict | list):
             return self.bad_row(number, f"label {clip(label, 20)!r} is not a text or a whole number", raw)
         key = label_key(label)
@@ -124,11 +142,12 @@ def column_index(header: list[str], column: str, source: str) -> int:
 def read_delimited(raw: bytes, spec: SourceParams, source: str, delimiter: str) -> Parsed:
     """CSV (RFC 4180 quoting: a quoted field may hold commas and line breaks) or TSV (no quoting: a `"` is
     text, as in the SMS collection). The first row names the columns."""
-    text = raw.decode(python_codec(spec.encoding), errors="surrogateescape")
+    text = raw.decode(python_codec(spec.encoding), errors=UNDECODABLE)
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     # newline="": the csv module ends records itself at LF, CRLF or CR, and keeps line breaks in quotes.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     checker = RowChecker(spec, source)
+    limit = csv.field_size_limit(max(FIELD_LIMIT, len(text) + 1))  # no field is longer than the file
     try:
         header = next(reader, None)
         if header is None:
@@ -141,30 +160,48 @@ def read_delimited(raw: bytes, spec: SourceParams, source: str, delimiter: str) 
                 break
             if not any(field.strip() for field in row):
                 checker.blank += 1
+            elif (longest := max(len(field) for field in row)) > FIELD_LIMIT:
+                reason = f"a field of {longest:,} characters, over the limit of {FIELD_LIMIT:,}"
+                checker.bad_row(start, reason, delimiter.join(row))
             elif len(row) <= max(text_at, label_at):
                 checker.bad_row(start, f"{len(row)} field(s), the header has {len(header)}", delimiter.join(row))
             else:
                 checker.add(start, row[label_at], row[text_at], delimiter.join(row))
     except csv.Error as exc:
         raise StageError(f"{source} line {reader.line_num}: not valid {spec.format.upper()}: {exc}") from None
+    finally:
+        csv.field_size_limit(limit)  # a process-wide setting
     return checker.parsed()
 
 
 def read_jsonl(raw: bytes, spec: SourceParams, source: str) -> Parsed:
-    """One JSON object a line, e.g. {"text": "...", "label": "spam"}."""
+    """One JSON object a line, e.g. {"text": "...", "label": "spam"}.
+
+    The whole file is decoded before it is split into lines: in UTF-16 a line end's byte is half a character.
+    """
     checker = RowChecker(spec, source)
-    codec = python_codec(spec.encoding)
-    for number, line in enumerate(split_lines(raw), start=1):
+    lines = TEXT_LINE_END.split(raw.decode(python_codec(spec.encoding), errors=UNDECODABLE))
+    if lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             checker.blank += 1
             continue
-        try:
-            record = json.loads(line.decode(codec if number == 1 else spec.encoding))
-        except UnicodeDecodeError as exc:
-            checker.bad_row(number, f"not valid {spec.encoding} at byte {exc.start}", line)
+        if SURROGATE.search(line):
+            checker.bad_row(number, f"not valid {spec.encoding} text", line)
             continue
+        try:
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
             checker.bad_row(number, f"not JSON ({exc.msg})", line)
+            continue
+        except ValueError:  # json makes every digit string an int, and Python refuses one over 4,300 digits
+            checker.bad_row(
+                number, f"not JSON Python can read (a number of over {sys.get_int_max_str_digits()} digits)", line
+            )
+            continue
+        except RecursionError:
+            checker.bad_row(number, "not JSON Python can read (nested too deep)", line)
             continue
         if not isinstance(record, dict):
             checker.bad_row(number, f"a JSON {type(record).__name__}, not an object", line)

@@ -33,7 +33,7 @@ import typer
 
 from stages.common import layout
 from stages.common.cli import flush_output, reports_errors, write_line
-from stages.common.errors import StageError, check_name, clip
+from stages.common.errors import StageError, check_name, clip, printable
 from stages.common.layout import PARAMS_FILE
 from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS, StreamStats, stream_messages
 
@@ -250,7 +250,8 @@ def predict(
                         row |= {"threshold": predictor.threshold, "featurizer": name, "message": text}
                         write_line(json.dumps(row, ensure_ascii=False))
                     else:
-                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {clip(text, EXCERPT)}")
+                        shown = clip(printable(text), EXCERPT)  # its escape codes shown, not obeyed by the terminal
+                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {shown}")
                 flush_output()
                 bar.update(len(batch))
                 batch = list(itertools.islice(texts, PREDICT_BATCH))
