@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from dvclive import Live
-from sklearn import metrics as skm
 
 from stages.common import layout
 from stages.common.calibration import (
@@ -33,7 +31,7 @@ from stages.common.cli import (
     stage_featurizer,
 )
 from stages.common.features import Split, load_splits, require_both_classes
-from stages.common.figures import plt, save_figure
+from stages.common.figures import pyplot, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.layout import ALL_METRICS, CARD, FIGURES, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
 from stages.common.metrics import classification_metrics, headline
@@ -51,6 +49,9 @@ def save_figures(
     figures: Path, title: str, labels: np.ndarray, scores: np.ndarray, threshold: float, loss: pd.DataFrame
 ) -> None:
     """PNGs that read well offline (dvc plots show's HTML needs a CDN)."""
+    from sklearn import metrics as skm  # ~0.7 s to import: here, not at the stage's start
+
+    plt = pyplot()
     figures.mkdir(parents=True, exist_ok=True)
     drawings = {
         "roc.png": lambda ax: skm.RocCurveDisplay.from_predictions(labels, scores, ax=ax, name=title),
@@ -93,6 +94,7 @@ def reliability_rows(tables: dict[str, list[dict]], method: str) -> list[dict]:
 
 def draw_reliability(path: Path, title: str, tables: dict[str, list[dict]], method: str) -> None:
     """Fraction spam per bin against the mean predicted probability; the diagonal is perfect calibration."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
     names = {"uncalibrated": "uncalibrated"} | ({"calibrated": f"calibrated ({method})"} if method != "none" else {})
@@ -157,6 +159,8 @@ def main(
     predictions_file: Path = typer.Option(None, help=f"default: {layout.PREDICTIONS_DIR}/FEATURIZER.parquet"),
 ) -> None:
     """Evaluate FEATURIZER's neuron on every split."""
+    from dvclive import Live  # its sklearn plots; imported here, as `--help` and refusals need none of it
+
     featurizer = stage_featurizer(featurizer)
     load_params().featurizer(featurizer)
     features_dir = features_dir or layout.features_dir(featurizer)

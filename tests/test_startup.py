@@ -11,10 +11,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-# Each costs a stage 0.4 s or more to import, and none is needed to start these stages. (pandas, with the
-# pyarrow it imports, stays: every run of prepare, split, featurize and explore reads parquet with it.)
+# Each costs a stage 0.4 s or more to import, and none is needed to start these stages (evaluate scores in numpy).
+# (pandas, with the pyarrow it imports, stays: most stages read parquet with it on every run.)
 HEAVY = ("sklearn", "matplotlib", "torch", "transformers", "dvclive")
-LIGHT_STAGES = ("download", "prepare", "split", "featurize", "explore", "compare", "report")
+LIGHT_STAGES = (
+    *("download", "prepare", "split", "featurize", "evaluate", "explore", "compare", "report"),
+    *("lessons.cars_prepare", "lessons.cars_train", "lessons.fahrenheit"),
+)  # every stage but train, whose job is torch
 
 
 @pytest.mark.parametrize("stage", LIGHT_STAGES)

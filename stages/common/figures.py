@@ -24,13 +24,6 @@ def pyplot() -> ModuleType:
     return plt
 
 
-def __getattr__(name: str):
-    """`from stages.common.figures import plt` imports pyplot then (stages that always draw use it so)."""
-    if name == "plt":
-        return pyplot()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def save_figure(fig: Figure, path: Path) -> None:
     """Lay out, write `path` whole or not at all, and free the figure."""
     fig.tight_layout()

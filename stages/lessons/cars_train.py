@@ -16,17 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from dvclive import Live
-from matplotlib.ticker import FuncFormatter
-from safetensors.numpy import save_file
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.model_selection import train_test_split
 
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
-from stages.common.figures import plt, save_figure
+from stages.common.figures import pyplot, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import CARS, CARS_LISTINGS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
@@ -64,6 +57,8 @@ def outlier_bounds(prices: pd.Series, params: CarsTrainParams) -> tuple[float, f
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict:
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
     return {
         "rmse": round(float(root_mean_squared_error(actual, predicted)), 2),
         "mae": round(float(mean_absolute_error(actual, predicted)), 2),
@@ -83,6 +78,10 @@ class CarsFit:
 
 
 def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[dict, CarsFit]:
+    from sklearn.ensemble import HistGradientBoostingRegressor  # scikit-learn: ~0.7 s, not for `--help`
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+
     """Every model's test metrics (full and trimmed test set; metrics.json as written) and the neuron's fit."""
     features = car_features(listings, params)
     train_idx, test_idx = train_test_split(listings.index, test_size=params.test, random_state=params.seed)
@@ -163,6 +162,9 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
 
 
 def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    plt = pyplot()
     figures.mkdir(parents=True, exist_ok=True)
     age, actual, predicted = plot_data.features["age"], plot_data.test_actual, plot_data.test_predicted
     drawings = {
@@ -206,6 +208,9 @@ def main(
     output: Path = typer.Option(REPORTS_DIR / CARS, help="metrics.json, DVC plot data, figures/"),
 ) -> None:
     """Train the used-car price neuron and its peers (params: cars_train)."""
+    from dvclive import Live
+    from safetensors.numpy import save_file
+
     params = load_params().cars_train
     listings = pd.read_parquet(listings_file)
     metrics, plot_data = train_and_score(listings, params)

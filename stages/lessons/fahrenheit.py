@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from dvclive import Live
 
 from stages.common.cli import reports_errors, stage_app
-from stages.common.figures import plt, save_figure
+from stages.common.figures import pyplot, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import FAHRENHEIT, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import FahrenheitParams, load_params
@@ -75,6 +74,7 @@ def sweep(params: FahrenheitParams) -> tuple[dict, pd.DataFrame]:
 
 
 def draw_losses(curves: pd.DataFrame, path: Path) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for column in curves.columns.drop("iteration"):
         ax.plot(curves["iteration"], curves[column], label=column)
@@ -88,6 +88,8 @@ def draw_losses(curves: pd.DataFrame, path: Path) -> None:
 @reports_errors
 def main(output: Path = typer.Option(REPORTS_DIR / FAHRENHEIT, help="metrics, plot data and PNG")) -> None:
     """Train the Celsius -> Fahrenheit neuron at every learning rate in params.yaml `fahrenheit`."""
+    from dvclive import Live
+
     params = load_params().fahrenheit
     metrics, curves = sweep(params)
     step = max(1, len(curves) // PLOT_POINTS)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch (~1.5 s to import) loads when a fit runs, not when a lesson's module is imported
+    from torch import nn
 
 
 @dataclass
@@ -24,6 +26,8 @@ class LinearFit:
         return float(self.model.bias.detach())
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             return self.model(torch.as_tensor(x, dtype=torch.float64)).numpy().ravel()
 
@@ -41,6 +45,9 @@ def fit_linear(
 
     Stops early if the loss stops being finite or exceeds `blow_up` (a learning rate that diverges).
     """
+    import torch
+    from torch import nn
+
     torch.manual_seed(seed)
     features = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(len(y), -1))
     target = torch.as_tensor(np.asarray(y, dtype=np.float64))
