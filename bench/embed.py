@@ -30,7 +30,7 @@ import torch
 import typer
 
 from stages.common.encoders import cpu_has_amx, encode, load_encoder, offline_copy
-from stages.common.params import EncoderParams
+from stages.common.params import EncoderParams, load_params
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MODES = ("float64", "float32", "bfloat16")  # the default first
@@ -70,14 +70,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def precision_modes(title: str, model: str, texts: list[str]) -> None:
+def precision_modes(title: str, model: str, texts: list[str], batch_size: int) -> None:
     """msgs/s of each dtype in MODES on one model, timed in turns; cosine of each mode's vectors to float64's."""
-    encoders = [load_encoder(EncoderParams(kind="transformer", model=model, dtype=d), "bench") for d in MODES]
+    settings = dict(kind="transformer", model=model, batch_size=batch_size)
+    encoders = [load_encoder(EncoderParams(**settings, dtype=d), "bench") for d in MODES]
     for encoder in encoders:
         encode(encoder, texts[:8])  # warm-up
     results = dict(zip(MODES, interleaved(encode, encoders, texts), strict=True))
     exact, float32_seconds = results["float64"][0], results["float32"][1]
-    print(f"{title}, {len(texts)} messages: precision modes, timed in turns")
+    print(f"{title}, {len(texts)} messages, batches of {batch_size}: precision modes, timed in turns")
     print(f"{'dtype':<10} {'msgs/s':>8} {'vs float32':>11} {'min cosine to float64':>22}")
     for mode, (vectors, seconds) in results.items():
         similarity = cosine(vectors, exact).min()
@@ -97,7 +98,7 @@ def main(
         BertModel(BertConfig()).save_pretrained(directory)  # bert-base shape, random weights
         tokenizer_source = offline_copy(MINILM)  # a real uncased WordPiece vocab (same as bert-base-uncased)
         BertTokenizerFast.from_pretrained(tokenizer_source).save_pretrained(directory)
-        precision_modes("bert-base-sized encoder", directory, texts)
+        precision_modes("bert-base-sized encoder", directory, texts, batch_size=64)
         setting = dict(kind="transformer", model=directory, batch_size=64)
         fp32 = load_encoder(EncoderParams(**setting, dtype="float32"), "bench")
         bf16 = load_encoder(EncoderParams(**setting, dtype="bfloat16"), "bench")
@@ -140,7 +141,9 @@ def main(
     similarity = cosine(batched16, batched32)
     print(f"cosine(bf16, fp32) over {len(texts)} messages: min {similarity.min():.5f}, mean {similarity.mean():.5f}")
 
-    precision_modes("all-MiniLM-L6-v2", str(offline_copy(MINILM)), texts)
+    minilm_batch = load_params().featurizer("minilm").batch_size  # what the pipeline runs
+    for batch_size in sorted({minilm_batch, 64}):
+        precision_modes("all-MiniLM-L6-v2", str(offline_copy(MINILM)), texts, batch_size)
 
     from sentence_transformers import SentenceTransformer
 
