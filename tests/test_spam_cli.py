@@ -231,3 +231,14 @@ def test_predict_table_shows_a_messages_terminal_controls_escaped(trained):
     assert row.endswith("\\x1b[1G\\x1b[31mham 0.0000\\x9b2K\\u202eevil\\x07 done\\x00"), repr(row)
     as_json = CliRunner().invoke(app, ["predict", "--json", "--featurizer", "bow", message])
     assert json.loads(as_json.output.splitlines()[-1])["message"] == message  # the text itself is unchanged
+
+
+def test_repro_refuses_a_fifo_in_data_sources_before_dvc_reads_it(in_tmp, monkeypatch):
+    """`dvc status` hangs hashing a FIFO in data/sources (issue 24): spam repro names it first."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (in_tmp / "data/sources").mkdir(parents=True)
+    os.mkfifo(in_tmp / "data/sources/pipe.csv")
+    result = runner.invoke(app, ["repro"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: data/sources/pipe.csv is a FIFO (named pipe)"), result.output
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output

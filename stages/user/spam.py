@@ -90,8 +90,10 @@ def repro(
     one `note:` line says how to add it. params.yaml is never written.
     """
     from stages.common.params import load_params
+    from stages.common.sources import check_sources_dir
     from stages.user.repro_plan import concat_stage, plan_repro, remote_worth_pulling
 
+    check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
     plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=params.unlisted_concats())
