@@ -4,8 +4,9 @@ One directory per encoder setting (hash of the weights' fingerprint, pooling, ma
 dtype); inside, chunk files of (key, vector) where key is the sha256 of the message text. A chunk is
 named by the sha256 of its own bytes (`chunk-<sha256>.parquet`) and written whole then renamed into
 place, so a kill at any moment loses at most the chunk being encoded and never leaves a torn file. On
-read every chunk is checked against its name and the expected dimension; one that fails (flipped bits,
-truncation, vectors of another size) is reported by name, deleted and its messages encoded again.
+read every chunk is checked against its name, the expected dimension and finiteness; one that fails
+(flipped bits, truncation, vectors of another size, NaN or infinite values) is reported by name, deleted
+and its messages encoded again.
 
 Vectors are held as numpy blocks (a sorted key array and one matrix), not one object per message.
 """
@@ -95,6 +96,9 @@ class EmbeddingCache:
         keys, vectors = arrow_to_keys(table.column("key")), arrow_to_vectors(table.column("vector"))
         if vectors.shape[1] != self.dims:
             raise ValueError(f"{vectors.shape[1]}-d vectors, expected {self.dims}-d")
+        # A chunk rewritten with NaN and renamed to its new sha256 passes the digest: no encoder writes these.
+        if bad := int(np.size(vectors) - np.isfinite(vectors).sum()):
+            raise ValueError(f"{bad:,} values that are not finite (NaN or infinite)")
         return keys, vectors
 
     def load(self) -> CachedVectors:
