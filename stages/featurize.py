@@ -80,8 +80,8 @@ def refuse_non_finite(
     if count:
         first = ids.iloc[int(rows[0])]
         raise StageError(
-            f"featurize.{featurizer}: {count:,} feature value{'s are' if count != 1 else ' is'} not finite (NaN or infinite), in "
-            f"{len(np.unique(rows)):,} message(s), first {first}: {source(cols)}; nothing written"
+            f"featurize.{featurizer}: {count:,} feature value{'s are' if count != 1 else ' is'} not finite (NaN or "
+            f"infinite), in {len(np.unique(rows)):,} message(s), first {first}: {source(cols)}; nothing written"
         )
 
 
