@@ -242,3 +242,13 @@ def test_repro_refuses_a_fifo_in_data_sources_before_dvc_reads_it(in_tmp, monkey
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: data/sources/pipe.csv is a FIFO (named pipe)"), result.output
     assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_compare_resamples_over_the_limit_is_one_error_line(in_tmp):
+    """`spam compare bow tfidf --resamples 1000000` allocated 5.78 GiB and died in a traceback (issue 24)."""
+    result = runner.invoke(app, ["compare", "bow", "tfidf", "--resamples", "1000000"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "error: --resamples 1,000,000 is over the limit of 100,000 (the bootstrap holds resamples x test messages "
+        "indices in memory)"
+    ], result.output

@@ -277,7 +277,13 @@ def compare(
     the change (both scored on the same resampled test messages); `confirmed` means it excludes 0.
     """
     from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
+    from stages.common.params import MAX_RESAMPLES
 
+    if resamples > MAX_RESAMPLES:  # checked here, not by typer's max=: one `error:` line, as every other
+        raise StageError(
+            f"--resamples {resamples:,} is over the limit of {MAX_RESAMPLES:,} (the bootstrap holds resamples x "
+            "test messages indices in memory)"
+        )
     for name in (check_name(old), check_name(new)):
         known_featurizer(name, built=layout.predictions_file(name).exists())
     if old == new:
