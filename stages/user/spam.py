@@ -310,17 +310,31 @@ def serve(
         typer.echo(
             f"warning: binding to {host}: anyone who can reach this machine on port {port} can use the app", err=True
         )
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
+    if busy := port_busy(host, port):  # before the models load: a mistyped port fails at once
+        raise busy
     try:
         from stages.user.app import serve as serve_app
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 
-    serve_app(host, port, verbose)
+    try:
+        serve_app(host, port, verbose)
+    except OSError:
+        # Another server took the port while this one loaded (two `spam serve` started together): Gradio's
+        # own words name neither the port nor --port.
+        if busy := port_busy(host, port):
+            raise busy from None
+        raise
+
+
+def port_busy(host: str, port: int) -> StageError | None:
+    """The error to give when `host:port` cannot be bound now; None when it is free."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port")
+    return None
 
 
 if __name__ == "__main__":
