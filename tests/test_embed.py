@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import numpy as np
@@ -260,3 +261,26 @@ def test_non_finite_vectors_in_a_chunk_with_a_valid_name_are_reported_and_reenco
     (dropped,) = set(poisoned) - set(chunk_files(params, tmp_path))
     assert dropped.name in warnings[0]
     assert run.encoded == 4 and np.isfinite(result).all() and np.array_equal(result, reference)
+
+
+def test_a_read_only_cache_serves_a_run_of_hits(tiny_bert, tmp_path, monkeypatch):
+    """Every vector a hit, the cache directory read-only (a shared or mounted cache): nothing needs writing,
+    so the run works (issue 24). Only a miss needs write access. Root ignores chmod: writes are refused too."""
+    from stages.common import embed_cache
+
+    params = params_for(tiny_bert)
+    reference, _ = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(embed_cache, "write_json", read_only)
+    monkeypatch.setattr(embed_cache, "write_bytes", read_only)
+    try:
+        vectors, run = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert run.cache_hits == 12 and run.encoded == 0 and np.array_equal(vectors, reference)

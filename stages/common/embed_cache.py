@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.common.io import write_bytes, write_json
+from stages.common.io import read_json, write_bytes, write_json
 
 KEY = np.dtype("S32")  # a raw sha256 digest
 CHUNK_NAME = re.compile(r"chunk-([0-9a-f]{64})\.parquet")
@@ -76,6 +76,13 @@ class CachedVectors:
         return np.where(hit, found, -1)
 
 
+def _read_json_or_none(path: Path) -> object:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):  # unreadable or not JSON: written again
+        return None
+
+
 @dataclass
 class EmbeddingCache:
     root: Path
@@ -104,7 +111,9 @@ class EmbeddingCache:
     def load(self) -> CachedVectors:
         """All cached vectors; chunks that fail `check` are deleted and listed in `self.dropped`."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_json(self.directory / "setting.json", {"setting": self.setting, "dims": self.dims})
+        card, record = self.directory / "setting.json", {"setting": self.setting, "dims": self.dims}
+        if not card.is_file() or _read_json_or_none(card) != record:  # unchanged: a read-only cache serves hits
+            write_json(card, record)
         for leftover in self.directory.glob(".chunk-*.tmp"):  # a killed run's unfinished chunk
             leftover.unlink(missing_ok=True)
         keys, vectors = [np.empty(0, KEY)], [np.empty((0, self.dims), np.float32)]
