@@ -8,11 +8,13 @@ reads them and encodes nothing again; dvc.yaml gives it its own stage, with thos
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import typer
 
 from stages.common import layout
@@ -59,7 +61,33 @@ def vectorize(messages: pd.DataFrame, train_ids: pd.Series, params: VectorizerPa
     return vectorizer.transform(messages["text"]), vectorizer_to_json(vectorizer, params)
 
 
-def concatenate(messages: pd.DataFrame, train_ids: pd.Series, params: ConcatParams, features_root: Path):
+def non_finite(matrix: sp.spmatrix | np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(how many values are NaN or infinite, the row and the column of each), dense or sparse alike."""
+    if sp.issparse(matrix):
+        coo = matrix.tocoo()
+        bad = ~np.isfinite(coo.data)
+        return int(bad.sum()), coo.row[bad], coo.col[bad]
+    rows, cols = np.nonzero(~np.isfinite(matrix))
+    return len(rows), rows, cols
+
+
+def refuse_non_finite(
+    featurizer: str, matrix: sp.spmatrix | np.ndarray, ids: pd.Series, source: Callable[[np.ndarray], str]
+) -> None:
+    """StageError before anything is written when a feature is NaN or infinite: train would only see its loss
+    diverge and blame the learning rate. `source` says where they came from, given their columns."""
+    count, rows, cols = non_finite(matrix)
+    if count:
+        first = ids.iloc[int(rows[0])]
+        raise StageError(
+            f"featurize.{featurizer}: {count:,} feature value{'s are' if count != 1 else ' is'} not finite (NaN or "
+            f"infinite), in {len(np.unique(rows)):,} message(s), first {first}: {source(cols)}; nothing written"
+        )
+
+
+def concatenate(
+    messages: pd.DataFrame, train_ids: pd.Series, params: ConcatParams, features_root: Path, featurizer: str
+):
     """Join the parts' saved outputs (rows in `messages` order); returns (matrix, concat.json state)."""
     blocks = []
     for part in params.parts:
@@ -67,9 +95,27 @@ def concatenate(messages: pd.DataFrame, train_ids: pd.Series, params: ConcatPara
             blocks.append(load_aligned(features_root / part, messages["id"]))
         except (FileNotFoundError, ValueError) as exc:
             raise StageError(f"concat part {part!r}: {exc} (run: dvc repro featurize@{part})") from None
+        where = (features_root / part).as_posix()
+        refuse_non_finite(
+            featurizer,
+            blocks[-1],
+            messages["id"],
+            lambda _, w=where, p=part: f"from {w} (run: dvc repro -f featurize@{p})",
+        )
     train_rows = messages["id"].isin(train_ids).to_numpy()
     state = fit_concat(blocks, train_rows, params.parts, params.block_weights)
-    return join_blocks(blocks, state), state
+    joined = join_blocks(blocks, state)
+    ends = np.cumsum([block.shape[1] for block in blocks])  # each part's columns end here
+
+    def overflowing(cols: np.ndarray) -> str:
+        part = int(np.searchsorted(ends, cols.min(), side="right"))
+        return (
+            f"featurize.{featurizer}.weights {params.block_weights} times part {params.parts[part]}'s values "
+            "overflow float32 (largest 3.4e38): lower the weights"
+        )
+
+    refuse_non_finite(featurizer, joined, messages["id"], overflowing)
+    return joined, state
 
 
 @app.command()
@@ -92,6 +138,10 @@ def main(
     started = time.perf_counter()
     if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
         matrix, run = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
+        # Half precision overflows where float32 does not; in float32/64 only the model itself is to blame.
+        fix = "check the model" if run.dtype in ("float32", "float64") else f"set featurize.{featurizer}.dtype: float32"
+        source = f"the encoder's vectors ({run.source}, {run.dtype} on {run.device}): {fix}"
+        refuse_non_finite(featurizer, matrix, messages["id"], lambda _: source)
         # Only what the inputs determine: a forced rerun writes the same bytes, so nothing downstream reruns.
         # The engine is left out: local and ray write the same vectors, so the same card (no retrain downstream).
         params_card = settings.model_dump(mode="json", exclude={"engine"})
@@ -102,10 +152,11 @@ def main(
         split = pd.read_parquet(split_file)
         train_ids = split.loc[split["split"] == "train", "id"]
         if isinstance(settings, ConcatParams):
-            matrix, state = concatenate(messages, train_ids, settings, output.parent)
+            matrix, state = concatenate(messages, train_ids, settings, output.parent, featurizer)
             save_sparse_features(output, messages["id"], matrix, state | {"params": settings.model_dump()}, CONCAT)
         else:
             matrix, state = vectorize(messages, train_ids, settings)
+            refuse_non_finite(featurizer, matrix, messages["id"], lambda _: f"the {settings.kind} vectorizer")
             save_sparse_features(output, messages["id"], matrix, state)
         facts = {"messages": int(matrix.shape[0])}
     write_run_log("featurize", featurizer, {**facts, "seconds": round(time.perf_counter() - started, 3)})

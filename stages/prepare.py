@@ -18,7 +18,15 @@ from stages.common.errors import StageError, clip
 from stages.common.io import write_json, write_parquet
 from stages.common.layout import MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
 from stages.common.params import PrepareParams, load_params
-from stages.common.sources import BadLine, Parsed, excerpt, read_source, source_files, split_lines
+from stages.common.sources import (
+    BadLine,
+    Parsed,
+    check_sources_dir,
+    excerpt,
+    read_source,
+    source_files,
+    split_lines,
+)
 
 app = stage_app(__doc__)
 
@@ -160,6 +168,7 @@ def prepare_parts(
 
 def read_parts(raw_file: Path, params: PrepareParams) -> list[tuple[str, Parsed]]:
     """The collection (if prepare.collection) then each file of each of prepare.sources, in order."""
+    check_sources_dir()  # before any glob or read: a FIFO there would block the read forever
     files = [
         (path, spec) for i, spec in enumerate(params.sources) for path in source_files(spec, f"prepare.sources[{i}]")
     ]

@@ -122,3 +122,48 @@ def test_concat_predictor_featurizes_new_text_like_the_stage(in_tmp):
     write_json(in_tmp / "data/models/both" / CARD, {"threshold": 0.5, "n_features": saved.shape[1]})
     predictor = load_predictor("both", in_tmp / "data/models", in_tmp / "data/features")
     assert np.allclose(predictor.featurize(TEXTS).toarray(), saved.toarray(), atol=1e-6)
+
+
+def featurize_both(in_tmp, weights: list[float]):
+    """featurize bow, tfidf, then concat `both` of them with `weights`; the last CliRunner result."""
+    from stages import featurize
+
+    params = real_params()
+    params["featurize"]["both"] = {"kind": "concat", "parts": ["bow", "tfidf"], "weights": weights}
+    write_params(in_tmp, params)
+    MESSAGES.to_parquet(in_tmp / "messages.parquet")
+    SPLIT.to_parquet(in_tmp / "split.parquet")
+    files = ["--messages-file", "messages.parquet", "--split-file", "split.parquet"]
+    for name in ("bow", "tfidf"):
+        assert CliRunner().invoke(featurize.app, [name, *files]).exit_code == 0
+    return CliRunner().invoke(featurize.app, ["both", *files])
+
+
+def test_concat_weights_that_overflow_are_refused_at_featurize_naming_them(in_tmp):
+    """weights [1e308, 1e308] overflow float32 to inf: train then blamed its learning rate (issue 24)."""
+    result = featurize_both(in_tmp, [1e308, 1e308])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: featurize.both: "), result.output
+    assert "not finite" in lines[0] and "featurize.both.weights" in lines[0] and "bow" in lines[0], lines[0]
+    assert not (in_tmp / "data/features/both").exists()  # no partial output
+
+
+def test_non_finite_encoder_vectors_are_refused_at_featurize(in_tmp, monkeypatch):
+    """An encoder that gives NaN (e.g. float16 overflow): refused naming the encoder, nothing written."""
+    from stages import featurize
+    from stages.common.embedding import EmbedRun
+
+    params = real_params()
+    write_params(in_tmp, params)
+    MESSAGES.to_parquet(in_tmp / "messages.parquet")
+    vectors = np.ones((6, 4), np.float32)
+    vectors[3, 1] = np.nan
+    run = EmbedRun(6, 0, 6, "cpu", "float16", "models/x", None, "f" * 8)
+    monkeypatch.setattr(featurize, "embed", lambda *args, **kwargs: (vectors, run))
+    result = CliRunner().invoke(featurize.app, ["minilm", "--messages-file", "messages.parquet"])
+    assert result.exit_code == 1, result.output
+    line = result.output.splitlines()[-1]
+    assert line.startswith("error: featurize.minilm: ") and "1 feature value" in line and "m3" in line, line
+    assert "set featurize.minilm.dtype: float32" in line, line
+    assert not (in_tmp / "data/features/minilm").exists()

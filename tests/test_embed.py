@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import numpy as np
@@ -9,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from stages.common.embed_cache import EmbeddingCache, arrow_to_vectors
+from stages.common.embed_cache import EmbeddingCache, arrow_to_keys, arrow_to_vectors
 from stages.common.embedding import embed
 from stages.common.encoders import (
     cpu_has_amx,
@@ -237,3 +238,49 @@ def test_float64_mode_pools_in_float64_and_stores_float32(tmp_path):
     with torch.inference_mode():
         pooled = exact.model(**batch).last_hidden_state.mean(1)[0].numpy()
     assert np.array_equal(vectors[0], pooled.astype(np.float32))  # one rounding, after pooling in float64
+
+
+def test_non_finite_vectors_in_a_chunk_with_a_valid_name_are_reported_and_reencoded(tiny_bert, tmp_path, capsys):
+    """NaN written into a chunk, renamed to its new bytes' sha256: the digest holds, the vectors are poison.
+    Served as hits, training then blamed the learning rate (issue 24)."""
+    params = params_for(tiny_bert)
+    reference, _ = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    cache = cache_of(params, tmp_path)
+    chunk = chunk_files(params, tmp_path)[1]
+    table = pq.read_table(chunk)
+    keys, vectors = table.column("key").combine_chunks(), arrow_to_vectors(table.column("vector")).copy()
+    vectors[2, 3], vectors[0, 0] = np.nan, np.inf
+    chunk.unlink()
+    cache.add(arrow_to_keys(keys), vectors)  # named by its own sha256, as any good chunk
+    poisoned = chunk_files(params, tmp_path)
+    assert len(poisoned) == 3 and chunk not in poisoned
+    capsys.readouterr()
+    result, run = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "2 values that are not finite" in warnings[0], warnings
+    (dropped,) = set(poisoned) - set(chunk_files(params, tmp_path))
+    assert dropped.name in warnings[0]
+    assert run.encoded == 4 and np.isfinite(result).all() and np.array_equal(result, reference)
+
+
+def test_a_read_only_cache_serves_a_run_of_hits(tiny_bert, tmp_path, monkeypatch):
+    """Every vector a hit, the cache directory read-only (a shared or mounted cache): nothing needs writing,
+    so the run works (issue 24). Only a miss needs write access. Root ignores chmod: writes are refused too."""
+    from stages.common import embed_cache
+
+    params = params_for(tiny_bert)
+    reference, _ = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(embed_cache, "write_json", read_only)
+    monkeypatch.setattr(embed_cache, "write_bytes", read_only)
+    try:
+        vectors, run = embed(texts(12), params, "tiny", tmp_path, chunk_size=4)
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert run.cache_hits == 12 and run.encoded == 0 and np.array_equal(vectors, reference)

@@ -525,3 +525,31 @@ def test_a_busy_port_is_one_line_naming_the_option():
         result = CliRunner().invoke(spam.app, ["serve", "--port", str(busy.getsockname()[1])])
     assert result.exit_code == 1 and "pick another with --port" in result.output
     assert "GRADIO_SERVER_PORT" not in result.output and "Traceback" not in result.output
+
+
+def test_a_port_taken_while_the_app_loads_is_one_line_naming_the_option(monkeypatch):
+    """Two `spam serve` on one port, started together: both pass the first check while they load their models,
+    and the loser got Gradio's `cannot access (no path given by the system): Cannot find empty port in range`."""
+    import socket
+
+    import gradio as gr
+
+    from stages.user import app as app_module
+
+    taken = socket.socket()
+    port = unused_port()
+
+    def build_app_while_another_serve_starts(verbose: bool = False) -> gr.Blocks:
+        taken.bind(("127.0.0.1", port))  # the winner binds while this one loads
+        taken.listen()
+        with gr.Blocks() as blocks:
+            gr.Markdown("x")
+        return blocks
+
+    monkeypatch.setattr(app_module, "build_app", build_app_while_another_serve_starts)
+    with taken:
+        result = CliRunner().invoke(spam.app, ["serve", "--port", str(port)])
+    lines = result.output.splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port} ("), lines[0]
+    assert lines[0].endswith("pick another with --port") and "GRADIO" not in lines[0], lines[0]

@@ -45,3 +45,12 @@ def test_invalid_yaml_is_reported(tmp_path):
     path.write_text("featurizers: [bow\n")
     with pytest.raises(StageError, match="not valid YAML"):
         load_params(path)
+
+
+def test_compare_resamples_over_the_limit_is_one_error_naming_value_and_limit(tmp_path):
+    """1,000,000 resamples passed the check, then the bootstrap allocated 5.78 GiB (issue 24)."""
+    with pytest.raises(StageError) as error:
+        load_with(tmp_path, lambda p: p["compare"].update(resamples=1_000_000))
+    message = str(error.value)
+    assert "compare.resamples" in message and "100000" in message and "1000000" in message, message
+    assert "\n" not in message

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -317,3 +320,35 @@ def test_nul_characters_are_a_bad_line_never_a_training_text(tmp_path, name, dat
     parsed = read_source(write(tmp_path, name, data), SourceParams(files=ANY, format=fmt))
     assert parsed.messages["text"].tolist() == ["hi"]
     assert bad_reasons(parsed) == [(2 if fmt == "jsonl" else 3, "a NUL character (binary data?)")]
+
+
+def irregular_entries(root: Path) -> dict[str, Callable[[Path], None]]:
+    """Ways an entry under data/sources can be other than a regular file (issue 24)."""
+    (root / "elsewhere").mkdir(parents=True, exist_ok=True)
+    (root / "elsewhere/x.csv").write_text("text,label\nbehind a link,spam\n")
+    return {
+        "a symbolic link": lambda at: at.symlink_to(root / "elsewhere/x.csv"),
+        "a symbolic link ": lambda at: at.symlink_to(root / "elsewhere", target_is_directory=True),
+        "a FIFO (named pipe)": lambda at: os.mkfifo(at),
+    }
+
+
+@pytest.mark.parametrize("kind", ["a symbolic link", "a symbolic link ", "a FIFO (named pipe)"])
+def test_data_sources_holds_regular_files_only(tmp_path, monkeypatch, kind):
+    """A symlink (DVC hashes the link, prepare reads its target: stale rows) or a FIFO (a read blocks forever)
+    anywhere under data/sources is refused by name before anything is read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/sources/new").mkdir(parents=True)
+    (tmp_path / "data/sources/new/a.csv").write_text("text,label\nhello,ham\n")
+    irregular_entries(tmp_path / "outside")[kind](tmp_path / "data/sources/new/b.csv")
+    params = PrepareParams(sources=[SourceParams(files="data/sources/new/*.csv", format="csv")])
+    expected = rf"^data/sources/new/b\.csv is {re.escape(kind.strip())}: data/sources holds regular files only"
+    with pytest.raises(StageError, match=expected):
+        prepare.read_parts(VENDORED, params)
+
+
+def test_a_device_is_named_as_one():
+    """A device cannot be made without root: /dev/null's mode stands in for one under data/sources."""
+    from stages.common.sources import _kind
+
+    assert _kind(os.lstat("/dev/null").st_mode) == "a device"

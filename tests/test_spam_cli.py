@@ -231,3 +231,24 @@ def test_predict_table_shows_a_messages_terminal_controls_escaped(trained):
     assert row.endswith("\\x1b[1G\\x1b[31mham 0.0000\\x9b2K\\u202eevil\\x07 done\\x00"), repr(row)
     as_json = CliRunner().invoke(app, ["predict", "--json", "--featurizer", "bow", message])
     assert json.loads(as_json.output.splitlines()[-1])["message"] == message  # the text itself is unchanged
+
+
+def test_repro_refuses_a_fifo_in_data_sources_before_dvc_reads_it(in_tmp, monkeypatch):
+    """`dvc status` hangs hashing a FIFO in data/sources (issue 24): spam repro names it first."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (in_tmp / "data/sources").mkdir(parents=True)
+    os.mkfifo(in_tmp / "data/sources/pipe.csv")
+    result = runner.invoke(app, ["repro"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: data/sources/pipe.csv is a FIFO (named pipe)"), result.output
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_compare_resamples_over_the_limit_is_one_error_line(in_tmp):
+    """`spam compare bow tfidf --resamples 1000000` allocated 5.78 GiB and died in a traceback (issue 24)."""
+    result = runner.invoke(app, ["compare", "bow", "tfidf", "--resamples", "1000000"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "error: --resamples 1,000,000 is over the limit of 100,000 (the bootstrap holds resamples x test messages "
+        "indices in memory)"
+    ], result.output

@@ -4,8 +4,9 @@ One directory per encoder setting (hash of the weights' fingerprint, pooling, ma
 dtype); inside, chunk files of (key, vector) where key is the sha256 of the message text. A chunk is
 named by the sha256 of its own bytes (`chunk-<sha256>.parquet`) and written whole then renamed into
 place, so a kill at any moment loses at most the chunk being encoded and never leaves a torn file. On
-read every chunk is checked against its name and the expected dimension; one that fails (flipped bits,
-truncation, vectors of another size) is reported by name, deleted and its messages encoded again.
+read every chunk is checked against its name, the expected dimension and finiteness; one that fails
+(flipped bits, truncation, vectors of another size, NaN or infinite values) is reported by name, deleted
+and its messages encoded again.
 
 Vectors are held as numpy blocks (a sorted key array and one matrix), not one object per message.
 """
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.common.io import write_bytes, write_json
+from stages.common.io import read_json, write_bytes, write_json
 
 KEY = np.dtype("S32")  # a raw sha256 digest
 CHUNK_NAME = re.compile(r"chunk-([0-9a-f]{64})\.parquet")
@@ -75,6 +76,13 @@ class CachedVectors:
         return np.where(hit, found, -1)
 
 
+def _read_json_or_none(path: Path) -> object:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):  # unreadable or not JSON: written again
+        return None
+
+
 @dataclass
 class EmbeddingCache:
     root: Path
@@ -95,12 +103,17 @@ class EmbeddingCache:
         keys, vectors = arrow_to_keys(table.column("key")), arrow_to_vectors(table.column("vector"))
         if vectors.shape[1] != self.dims:
             raise ValueError(f"{vectors.shape[1]}-d vectors, expected {self.dims}-d")
+        # A chunk rewritten with NaN and renamed to its new sha256 passes the digest: no encoder writes these.
+        if bad := int(np.size(vectors) - np.isfinite(vectors).sum()):
+            raise ValueError(f"{bad:,} values that are not finite (NaN or infinite)")
         return keys, vectors
 
     def load(self) -> CachedVectors:
         """All cached vectors; chunks that fail `check` are deleted and listed in `self.dropped`."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_json(self.directory / "setting.json", {"setting": self.setting, "dims": self.dims})
+        card, record = self.directory / "setting.json", {"setting": self.setting, "dims": self.dims}
+        if not card.is_file() or _read_json_or_none(card) != record:  # unchanged: a read-only cache serves hits
+            write_json(card, record)
         for leftover in self.directory.glob(".chunk-*.tmp"):  # a killed run's unfinished chunk
             leftover.unlink(missing_ok=True)
         keys, vectors = [np.empty(0, KEY)], [np.empty((0, self.dims), np.float32)]

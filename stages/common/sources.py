@@ -10,8 +10,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -240,6 +243,52 @@ def read_source(path: Path, spec: SourceParams) -> Parsed:
     if spec.format == "jsonl":
         return read_jsonl(raw, spec, source)
     return read_delimited(raw, spec, source, "\t" if spec.format == "tsv" else ",")
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular entry is, in words; None for a regular file or a directory."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _irregular(directory: str) -> Iterator[tuple[str, str]]:
+    """(path, kind) of every entry under `directory` that is neither a regular file nor a directory; links are
+    never followed and nothing is opened (opening a FIFO blocks until a writer comes)."""
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            kind = _kind(entry.stat(follow_symlinks=False).st_mode)
+            if kind is not None:
+                yield entry.path, kind
+            elif entry.is_dir(follow_symlinks=False):
+                yield from _irregular(entry.path)
+
+
+def check_sources_dir(root: Path = Path(SOURCES_DIR)) -> None:
+    """StageError naming the first entry under data/sources that is not a regular file or a directory.
+
+    DVC hashes a symlink as the link, not what it points to (so a file changed behind one reruns nothing and
+    prepare reads stale rows), and `dvc status` hangs reading a FIFO: both are refused before anything reads
+    the folder, by prepare and by `spam repro`.
+    """
+    if root.is_symlink():
+        raise StageError(f"{root.as_posix()} is a symbolic link: {SOURCES_DIR} must be a real directory")
+    if not root.is_dir():  # no sources: nothing to check
+        return
+    found = list(itertools.islice(_irregular(str(root)), 2))
+    if found:
+        path, kind = found[0]
+        more = " (and more)" if len(found) > 1 else ""
+        raise StageError(
+            f"{Path(path).as_posix()} is {kind}{more}: {SOURCES_DIR} holds regular files only (DVC would hash "
+            "a link, not its target, and a pipe or device hangs it); copy the data in as a file instead"
+        )
 
 
 def source_files(spec: SourceParams, key: str) -> Iterator[Path]:

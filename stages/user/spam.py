@@ -90,8 +90,10 @@ def repro(
     one `note:` line says how to add it. params.yaml is never written.
     """
     from stages.common.params import load_params
+    from stages.common.sources import check_sources_dir
     from stages.user.repro_plan import concat_stage, plan_repro, remote_worth_pulling
 
+    check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
     plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=params.unlisted_concats())
@@ -275,7 +277,13 @@ def compare(
     the change (both scored on the same resampled test messages); `confirmed` means it excludes 0.
     """
     from stages.common.comparison import compare_featurizers, diff_table, read_test_predictions
+    from stages.common.params import MAX_RESAMPLES
 
+    if resamples > MAX_RESAMPLES:  # checked here, not by typer's max=: one `error:` line, as every other
+        raise StageError(
+            f"--resamples {resamples:,} is over the limit of {MAX_RESAMPLES:,} (the bootstrap holds resamples x "
+            "test messages indices in memory)"
+        )
     for name in (check_name(old), check_name(new)):
         known_featurizer(name, built=layout.predictions_file(name).exists())
     if old == new:
@@ -302,17 +310,31 @@ def serve(
         typer.echo(
             f"warning: binding to {host}: anyone who can reach this machine on port {port} can use the app", err=True
         )
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port") from None
+    if busy := port_busy(host, port):  # before the models load: a mistyped port fails at once
+        raise busy
     try:
         from stages.user.app import serve as serve_app
     except ModuleNotFoundError as exc:
         raise StageError(f"the app needs {exc.name}: pip install -e '.[app]'") from None
 
-    serve_app(host, port, verbose)
+    try:
+        serve_app(host, port, verbose)
+    except OSError:
+        # Another server took the port while this one loaded (two `spam serve` started together): Gradio's
+        # own words name neither the port nor --port.
+        if busy := port_busy(host, port):
+            raise busy from None
+        raise
+
+
+def port_busy(host: str, port: int) -> StageError | None:
+    """The error to give when `host:port` cannot be bound now; None when it is free."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return StageError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port")
+    return None
 
 
 if __name__ == "__main__":
