@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -90,10 +95,10 @@ def test_price_sliders_invert_the_standardisation():
 
 
 def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
-    from stages.user.app import NO_MODELS, build_app, classify
+    from stages.user.app import NO_MODELS, ServedModels, build_app, classify
 
     monkeypatch.chdir(tmp_path)
-    note, *_ = classify("Free prize", {})
+    note, *_ = classify("Free prize", ServedModels([]))
     assert note == NO_MODELS and "spam repro" in NO_MODELS
     import gradio as gr
 
@@ -104,11 +109,98 @@ def test_app_without_models_says_what_to_run(tmp_path, monkeypatch):
         assert note in shown, shown
 
 
+def test_the_app_serves_the_model_on_disk(trained):
+    """A retrain while the app runs: the next click uses the new card, not the one loaded at start."""
+    from stages.user.app import classify, load_predictors
+
+    models = load_predictors()
+    _, table, *_ = classify("WINNER!! Call now to claim your FREE prize", models)
+    assert table["value"]["threshold"].tolist() == [0.5]
+    card = trained / "data/models/bow/card.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "threshold": 0.7}))  # the same size as 0.5's card
+    note, table, *_ = classify("WINNER!! Call now to claim your FREE prize", models)
+    assert table["value"]["threshold"].tolist() == [0.7] and "reloaded" in note
+    card.unlink()  # mid-retrain (DVC removes outputs first): said, not served from memory
+    note, *shown = classify("WINNER!! Call now to claim your FREE prize", models)
+    assert "bow** is not shown" in note and "dvc repro train" in note, note
+    assert all(update["visible"] == "hidden" for update in shown)
+
+
+def test_message_words_are_text_in_the_note(trained):
+    """The note is Markdown: a message's words in it are entity-escaped, and its control characters shown."""
+    from stages.user.app import classify, load_predictors
+
+    note, *_ = classify("![free](http://127.0.0.1:9/x.png) **claim** <b>prize</b> win\x1b[1G", load_predictors())
+    words = note.split("leaned on: ")[1]
+    assert not set("![]()*<>/:") & set(words) and "\x1b" not in words, words
+    assert "&#33;&#91;free&#93;&#40;http&#58;&#47;&#47;127&#46;0&#46;0&#46;1&#58;9&#47;x&#46;png&#41;" in words
+    assert "win&#92;x1b&#91;1G" in words  # ESC written as \x1b, as `spam predict` shows it
+
+
 def test_one_featurizer_order_everywhere(in_tmp):
     """The app lists featurizers in params.yaml's order (as compare.md and the report do), others after."""
     from stages.user.app import featurizer_order
 
     assert featurizer_order(["minilm", "zeta", "bow", "tfidf"]) == ["bow", "tfidf", "minilm", "zeta"]
+
+
+@contextlib.contextmanager
+def request_trap(seconds: float = 120) -> Iterator[tuple[int, list[str]]]:
+    """A tiny HTTP server on 127.0.0.1 that records every path asked of it; it stops itself after `seconds`."""
+    asked: list[str] = []
+
+    class Record(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    deadline = threading.Timer(seconds, server.shutdown)
+    deadline.start()
+    try:
+        yield server.server_address[1], asked
+    finally:
+        deadline.cancel()
+        server.shutdown()
+        server.server_close()
+
+
+def serve_in(directory: Path) -> tuple[subprocess.Popen, int]:
+    """`spam serve` in `directory` on a free port, offline, once it listens."""
+    port = unused_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(directory / ".hf-home")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    server = subprocess.Popen(
+        ["spam", "serve", "--port", str(port)], cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    wait_until_listening(port, server, 120)
+    return server, port
+
+
+@pytest.mark.slow
+def test_message_markup_is_shown_as_text_in_a_real_browser(trained):
+    """A message's Markdown image, HTML tag and emphasis are shown as written: the browser fetches nothing."""
+    if chromium() is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it): the app was not driven")
+    with request_trap() as (trap, asked):
+        image, tag = f"![free](http://127.0.0.1:{trap}/x.png)", f"<img src=http://127.0.0.1:{trap}/y.png?claim>"
+        message = f"{image} {tag} **bold** **prize** win\x1b[1G"
+        server, port = serve_in(trained)
+        try:
+            _, [shown], outside = drive(f"http://127.0.0.1:{port}", [], 1, None, (message,))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        assert asked == []  # nothing reached the trap: no <img> made from the message
+    note = shown.split("leaned on: ")[1]
+    assert f"{image} (" in note and "**prize** (" in note and "win\\x1b[1G" in note, shown  # as written
+    highlight = " ".join(shown.split("words that pushed towards spam")[1].split())  # one line per piece
+    assert f"{image} {tag} **bold** **prize** win\\x1b[1G" in highlight and outside == [], shown
 
 
 @pytest.mark.slow

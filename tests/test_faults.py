@@ -460,12 +460,11 @@ def test_params_fuzzing_gives_valid_params_or_one_error_line(data):
 
 # The app: odd Unicode, uploads, a busy port.
 def test_lone_surrogates_get_a_verdict_and_a_note_never_a_traceback(trained):
-    from stages.user.app import classify
-    from stages.user.predictor import load_predictor
+    from stages.user.app import ServedModels, classify
 
-    predictors = {"bow": load_predictor("bow")}
+    models = ServedModels(["bow"])
     for message in ("\ud800 WIN a free prize", "free \udfff\ud83d prize \x00", "\ud800"):
-        note, table, bars, *highlights = classify(message, predictors)
+        note, table, bars, *highlights = classify(message, models)
         rows = table["value"].to_dict("records") if "value" in table else []  # gr.update: hidden when empty
         shown = json.dumps([note, rows, [h.get("value") for h in highlights]], ensure_ascii=False)
         shown.encode("utf-8")  # what the browser gets: a lone surrogate here would fail to encode

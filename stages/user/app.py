@@ -1,12 +1,14 @@
 """The Gradio app behind `spam serve`: every trained model's verdict on a message, side by side.
 
 It reads what the pipeline wrote (data/models, data/features, reports/) and recomputes nothing but the
-predictions. Offline by construction: analytics off, no share link, system fonts only (no CDN).
+predictions. A model whose files change while it runs (a retrain) is reloaded at the next click, and words
+of a message are always shown as text, never as Markdown or HTML. Offline by construction: analytics off, no share link, system fonts only (no CDN).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,15 +21,17 @@ import pandas as pd  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
 from stages.common import layout  # noqa: E402
+from stages.common.errors import StageError, printable  # noqa: E402
 from stages.common.io import read_json  # noqa: E402
 from stages.common.layout import PARAMS_FILE, REPORTS_DIR  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS, price_from_sliders  # noqa: E402
-from stages.user.predictor import Predictor, load_predictor, trained_featurizers  # noqa: E402
+from stages.user.predictor import Predictor, load_predictor, model_stamp, trained_featurizers  # noqa: E402
 from stages.user.verdicts import (  # noqa: E402
     check_message,
     featurize_once,
     highlighted,
+    literal,
     top_words,
     verdict_table,
     word_contributions,
@@ -74,10 +78,49 @@ def quiet_model_loading(verbose: bool) -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def load_predictors(verbose: bool = False) -> dict[str, Predictor]:
-    """Every trained featurizer's model, loaded once, in params.yaml's order."""
-    with quiet_model_loading(verbose):
-        return {name: load_predictor(name) for name in featurizer_order(trained_featurizers())}
+class ServedModels:
+    """The trained models the app serves: loaded at start, and reloaded at a request when their files on disk
+    changed (a retrain while the app runs), so a verdict never uses a model or threshold that is gone.
+
+    The featurizers are the ones found at start (the page's layout has one highlight per sparse one).
+    """
+
+    def __init__(self, names: list[str], verbose: bool = False) -> None:
+        self.verbose = verbose
+        self.lock = threading.Lock()  # Gradio answers requests on several threads
+        self.loaded: dict[str, tuple[tuple, Predictor]] = {}
+        for name in names:
+            self.loaded[name] = self.load(name)
+        self.names = list(names)
+        self.sparse = [name for name in names if self.loaded[name][1].vectorizer is not None]
+
+    def load(self, name: str) -> tuple[tuple, Predictor]:
+        stamp = model_stamp(name)  # before reading: a change during the load is seen at the next request
+        with quiet_model_loading(self.verbose):
+            return stamp, load_predictor(name)
+
+    def current(self) -> tuple[dict[str, Predictor], list[str]]:
+        """{name: predictor} as the files are now, in the start order, and a note per reloaded or unusable model."""
+        predictors, notes = {}, []
+        with self.lock:
+            for name in self.names:
+                if name in self.loaded and self.loaded[name][0] == model_stamp(name):
+                    predictors[name] = self.loaded[name][1]
+                    continue
+                try:
+                    self.loaded[name] = self.load(name)
+                except StageError as exc:  # mid-retrain (DVC removes outputs first) or damaged: not shown
+                    self.loaded.pop(name, None)
+                    notes.append(f"**{name}** is not shown: {literal(str(exc))}")
+                    continue
+                predictors[name] = self.loaded[name][1]
+                notes.append(f"**{name}**: its model changed on disk and was reloaded.")
+        return predictors, notes
+
+
+def load_predictors(verbose: bool = False) -> ServedModels:
+    """Every trained featurizer's model, in params.yaml's order."""
+    return ServedModels(featurizer_order(trained_featurizers()), verbose)
 
 
 def hidden(count: int) -> list[dict]:
@@ -85,34 +128,40 @@ def hidden(count: int) -> list[dict]:
     return [gr.update(visible="hidden") for _ in range(count)]
 
 
-def classify(message: str, predictors: dict[str, Predictor]):
+def classify(message: str, models: ServedModels):
     """Note, verdict table, probability bars and one highlighted message per sparse model (hidden when empty)."""
-    sparse = [name for name, p in predictors.items() if p.vectorizer is not None]
     checked = check_message(message)
-    if not predictors:
-        return NO_MODELS, *hidden(2 + len(sparse))
+    if not models.names:
+        return NO_MODELS, *hidden(2 + len(models.sparse))
     if not checked.text:
-        return checked.note, *hidden(2 + len(sparse))
+        return checked.note, *hidden(2 + len(models.sparse))
+    predictors, notes = models.current()
+    notes = [checked.note, *notes] if checked.note else notes  # counts only, no words of the message
+    if not predictors:
+        return "\n\n".join(notes), *hidden(2 + len(models.sparse))
     features = featurize_once(checked.text, predictors)  # once per click, for the verdicts and the words
     table = verdict_table(checked.text, predictors, features)
-    explained, notes = [], [checked.note] if checked.note else []
-    for name in sparse:
+    explained = []
+    for name in models.sparse:
+        if name not in predictors or predictors[name].vectorizer is None:
+            explained.append(gr.update(visible="hidden"))
+            continue
         contributions = word_contributions(checked.text, predictors[name], features[name])
-        explained.append(gr.update(value=highlighted(checked.text, contributions), visible=True))
-        notes.append(f"**{name}** leaned on: {top_words(contributions)}")
+        pieces = [(printable(piece), score) for piece, score in highlighted(checked.text, contributions)]
+        explained.append(gr.update(value=pieces, visible=True))  # escape codes shown, not kept raw
+        notes.append(f"**{name}** leaned on: {literal(top_words(contributions))}")  # the message's words: text only
     bars = table[["featurizer", "spam probability"]]
     shown = [gr.update(value=table, visible=True), gr.update(value=bars, visible=True)]
     return "\n\n".join(notes), *shown, *explained
 
 
-def classify_tab(predictors: dict[str, Predictor]) -> None:
-    sparse = [name for name, p in predictors.items() if p.vectorizer is not None]
-    if not predictors:
+def classify_tab(models: ServedModels) -> None:
+    if not models.names:
         gr.Markdown(NO_MODELS)
     message = gr.Textbox(label="SMS message", lines=3, placeholder="Type a message, or pick an example below")
     gr.Examples(EXAMPLES, inputs=message)
     button = gr.Button("Classify", variant="primary")
-    note = gr.Markdown(WAITING if predictors else "")
+    note = gr.Markdown(WAITING if models.names else "", latex_delimiters=[])  # no $$ maths from a message
     # Hidden (but in the page) until there is something to show: empty ones would show "1 2 3" and grey icons.
     table = gr.Dataframe(
         pd.DataFrame(columns=VERDICT_COLUMNS), label="Verdicts", interactive=False, elem_id="verdicts", visible="hidden"
@@ -121,7 +170,7 @@ def classify_tab(predictors: dict[str, Predictor]) -> None:
         x="featurizer",
         y="spam probability",
         y_lim=[0, 1],
-        sort=list(predictors),  # the table's order, not alphabetical
+        sort=models.names,  # the table's order, not alphabetical
         title="Spam probability per model",
         visible="hidden",
     )
@@ -129,11 +178,11 @@ def classify_tab(predictors: dict[str, Predictor]) -> None:
         gr.HighlightedText(
             label=f"{name}: words that pushed towards spam (red) or ham (blue)", show_legend=False, visible="hidden"
         )
-        for name in sparse
+        for name in models.sparse
     ]
     outputs = [note, table, bars, *highlights]
-    button.click(lambda text: classify(text, predictors), inputs=message, outputs=outputs)
-    message.submit(lambda text: classify(text, predictors), inputs=message, outputs=outputs)
+    button.click(lambda text: classify(text, models), inputs=message, outputs=outputs)
+    message.submit(lambda text: classify(text, models), inputs=message, outputs=outputs)
 
 
 def figure_gallery(paths: list[Path], label: str) -> None:
@@ -195,13 +244,13 @@ def fahrenheit_tab(reports: Path) -> None:
 
 
 def build_app(reports: Path = REPORTS_DIR, verbose: bool = False) -> gr.Blocks:
-    predictors = load_predictors(verbose)
-    for predictor in predictors.values():  # warm-up: the first call pays for lazy initialisation
+    models = load_predictors(verbose)
+    for predictor in models.current()[0].values():  # warm-up: the first call pays for lazy initialisation
         predictor.spam_probability(["warm up"])
     with gr.Blocks(title="spamneuron", analytics_enabled=False) as app:
         gr.Markdown("# spamneuron: one neuron per text representation")
         with gr.Tab("Classify a message"):
-            classify_tab(predictors)
+            classify_tab(models)
         with gr.Tab("Compare featurizers"):
             results_tab(reports)
         with gr.Tab("Used-car price"):

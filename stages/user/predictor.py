@@ -13,6 +13,7 @@ a damaged one is one `error:` line naming the file and the `dvc repro` target th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from stages.common.layout import (
     METRICS_DIR,
     MODELS_DIR,
     VECTORIZER,
+    WEIGHTS,
 )
 from stages.common.neuron import Neuron, load_neuron
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
@@ -165,6 +167,25 @@ def load_predictor(featurizer: str, models_dir: Path = MODELS_DIR, features_dir:
         vectorizer = load_vectorizer(feature_dir, featurizer, n_features)
         return Predictor(threshold, vectorizer.transform, neuron, vectorizer, calibration)
     return Predictor(threshold, text_featurizer(featurizer, Path(features_dir)), neuron, None, calibration)
+
+
+def model_stamp(featurizer: str, models_dir: Path = MODELS_DIR, features_dir: Path = FEATURES_DIR) -> tuple:
+    """What `load_predictor` reads, cheaply: card.json's sha256 (small; a rewrite can keep its size and, on a
+    coarse clock, its mtime) and (inode, mtime, size) of the weights and the featurizer's card. Equal stamps:
+    the same model on disk. A concat's parts are not looked at: changing one retrains the concat."""
+    model_dir, feature_dir = layout.model_dir(featurizer, models_dir), layout.features_dir(featurizer, features_dir)
+    try:
+        card = hashlib.sha256((model_dir / CARD).read_bytes()).hexdigest()
+    except OSError:
+        card = None
+    stats = []
+    for path in (model_dir / WEIGHTS, feature_dir / VECTORIZER, feature_dir / ENCODER, feature_dir / CONCAT):
+        try:
+            stat = path.stat()
+            stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stats.append(None)
+    return (card, *stats)
 
 
 def text_featurizer(featurizer: str, features_dir: Path) -> Callable[[list[str]], object]:

@@ -6,14 +6,19 @@ Kept free of Gradio so they are unit-tested directly and reused by any front end
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 import pandas as pd
 
+from stages.common.errors import printable
 from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS  # as `spam predict` does
 from stages.user.predictor import Predictor
 
 WORD = re.compile(r"\S+")
+# Every ASCII punctuation mark as a numeric character reference: Markdown and HTML see no syntax in it (no
+# link, image, tag, emphasis, code, autolink or maths) and the browser shows the character itself.
+AS_TEXT = str.maketrans({mark: f"&#{ord(mark)};" for mark in string.punctuation})
 
 
 @dataclass
@@ -32,6 +37,11 @@ def check_message(message: object) -> Checked:
         notes.append(f"This message has {len(text):,} characters; only the first {MAX_CHARS:,} were scored.")
         text = text[:MAX_CHARS]
     return Checked(text, " ".join(notes))
+
+
+def literal(text: str) -> str:
+    """`text` (words of a message) to put into Markdown: shown as written, never markup or terminal control."""
+    return printable(text).translate(AS_TEXT)
 
 
 def featurize_once(text: str, predictors: dict[str, Predictor]) -> dict[str, object]:
