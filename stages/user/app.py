@@ -2,7 +2,8 @@
 
 It reads what the pipeline wrote (data/models, data/features, reports/) and recomputes nothing but the
 predictions. A model whose files change while it runs (a retrain) is reloaded at the next click, and words
-of a message are always shown as text, never as Markdown or HTML. Offline by construction: analytics off, no share link, system fonts only (no CDN).
+of a message are always shown as text, never as Markdown or HTML. Offline by construction: analytics off,
+no share link, system fonts only (no CDN).
 """
 
 from __future__ import annotations
