@@ -15,6 +15,7 @@ import typer
 from stages.common import layout
 from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, stage_app
 from stages.common.comparison import SUMMARY_HEADER, Comparison, diff_header, diff_rows, summary_rows
+from stages.common.errors import printable
 from stages.common.io import read_json, write_bytes
 from stages.common.params import load_params
 
@@ -83,7 +84,7 @@ def explore_section(facts: dict, reports: Path) -> str:
     explore = reports / layout.EXPLORE_FIGURES
     rows = [
         [
-            name,
+            html.escape(name),
             f"{row['messages']:,}",
             f"{row['share']:.1%}",
             f"{row['median_chars']:.0f}",
@@ -102,8 +103,9 @@ def explore_section(facts: dict, reports: Path) -> str:
         image(explore / "top_tokens.png", "top words per class", "wide"),  # too dense for a thumbnail
     ]
     for name, row in facts["classes"].items():
-        quotes = "".join(f"<blockquote>{html.escape(text)}</blockquote>" for text in row["examples"])
-        parts.append(f"<h3>{name} examples</h3>{quotes}")
+        # a message is text: no markup, and its escape codes and bidi overrides shown, not obeyed
+        quotes = "".join(f"<blockquote>{html.escape(printable(text))}</blockquote>" for text in row["examples"])
+        parts.append(f"<h3>{html.escape(name)} examples</h3>{quotes}")
     return "\n".join(parts)
 
 

@@ -16,7 +16,8 @@ FACTS = {
     "lines_read": 10, "html_entities_decoded": 1, "duplicates_dropped": 2, "bad_lines": 0, "messages": 8,
     "classes": {
         "ham": {"messages": 6, "share": 0.75, "median_chars": 20.0, "median_words": 4.0, "examples": ["<b>hi</b>"]},
-        "spam": {"messages": 2, "share": 0.25, "median_chars": 90.0, "median_words": 15.0, "examples": ["WIN"]},
+        "spam": {"messages": 2, "share": 0.25, "median_chars": 90.0, "median_words": 15.0,
+                 "examples": ["WIN\x1b[1G\u202e!"]},
     },
 }  # fmt: skip
 
@@ -45,4 +46,6 @@ def test_missing_pieces_are_named_and_text_is_escaped(tmp_path):
     page = render_index(reports_dir(tmp_path, []), ["bow"])
     assert f"missing: {html.escape(str(tmp_path / 'eval' / 'bow' / 'figures' / 'roc.png'))}" in page
     assert "<blockquote>&lt;b&gt;hi&lt;/b&gt;</blockquote>" in page  # a message is text, never markup
+    assert "<blockquote>WIN\\x1b[1G\\u202e!</blockquote>" in page  # ESC and a bidi override shown, not obeyed
+    assert "\x1b" not in page and "\u202e" not in page
     assert 'id="cars"' not in page and 'id="fahrenheit"' not in page  # lessons not run: no empty sections
