@@ -23,7 +23,7 @@ from stages.common.errors import StageError, TrainingDiverged
 from stages.common.features import load_splits, require_both_classes
 from stages.common.io import atomic_dir, write_json, write_run_log
 from stages.common.layout import CARD, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
-from stages.common.neuron import best_f1_threshold, save_neuron
+from stages.common.neuron import best_f1_threshold, save_neuron, sigmoid
 from stages.common.params import load_params
 from stages.common.training import train_neuron
 
@@ -78,7 +78,7 @@ def main(
         neuron = result.neuron  # the stored float32 weights: the threshold is picked on what evaluate scores
         val_logits = neuron.logits(x_val)
         calibration = fit_calibration(val_logits, y_val, params.calibration)
-        val_scores = neuron.spam_probability(x_val, calibration)  # the threshold applies to the printed probability
+        val_scores = sigmoid(calibration(val_logits))  # the threshold applies to the printed probability
         threshold = best_f1_threshold(y_val, val_scores) if params.threshold == "auto" else params.threshold
         save_neuron(out, neuron)
         write_json(out / LOSS_HISTORY, result.history)  # evaluate draws it; dvclive's files are for `dvc plots`
