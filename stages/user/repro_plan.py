@@ -10,6 +10,7 @@ written-out featurize stage depends on the encoder's features, so it waits too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,20 +45,62 @@ def _has_outputs(stage) -> bool:
     return not stage.changed_outs(allow_missing=False)
 
 
+class _CorruptObjects(logging.Handler):
+    """The objects that DVC's verify (`verify = true`) found corrupt and dropped: it says so at DEBUG only."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.md5s: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("corrupted cache file") and record.args:
+            path = Path(str(record.args[0]))
+            self.md5s.append(path.parent.name + path.name)  # files/md5/XX/YYYY... -> XXYYYY...
+
+
+def _files_of(stage, md5s: list[str]) -> list[str]:
+    """The workspace paths that `md5s` stand for in the stage's outputs (a directory's manifest names them)."""
+    import json
+
+    named = []
+    for out in stage.outs:
+        value = out.hash_info.value or ""
+        if not value.endswith(".dir"):
+            named += [str(out)] * (value in md5s)
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            entries = json.loads(Path(out.cache.oid_to_path(value)).read_text())
+            named += [f"{out}/{e['relpath']}" for e in entries if e.get("md5") in md5s]
+    return named or [str(out) for out in stage.outs]
+
+
 def _quiet_pull(repo, stage) -> bool:
-    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced)."""
+    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced). A remote
+    copy that fails verification is no such answer: a StageError names its file, as nothing can replace it."""
     from dvc.exceptions import DvcException
 
     dvc_logger = logging.getLogger("dvc")
     level = dvc_logger.level
     dvc_logger.setLevel(logging.CRITICAL)  # a failed pull is an answer here, not an error
+    data_logger = logging.getLogger("dvc_data")
+    corrupt, data_level = _CorruptObjects(), data_logger.level
+    data_logger.addHandler(corrupt)
+    data_logger.setLevel(logging.DEBUG)
     try:
         repo.pull(targets=[stage.addressing])
         return True
     except DvcException:
+        if corrupt.md5s:
+            raise StageError(
+                f"{', '.join(_files_of(stage, corrupt.md5s))} on the DVC remote failed verification (its md5 is "
+                "not the one in dvc.lock), so it was not used: push a good copy from a clone that has it "
+                "(`spam push`), or make the model loadable here so that spam repro recomputes it"
+            ) from None
         return False
     finally:
         dvc_logger.setLevel(level)
+        data_logger.removeHandler(corrupt)
+        data_logger.setLevel(data_level)
 
 
 def remote_worth_pulling() -> bool:
