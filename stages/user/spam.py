@@ -13,6 +13,8 @@ Examples:
     spam compare bow tfidf                      # test metrics of two featurizers, with paired bootstrap intervals
 
     spam serve                                  # a local web app: every model's verdict side by side
+
+    spam push                                   # dvc push, then check that the remote holds every output
 """
 
 from __future__ import annotations
@@ -130,6 +132,29 @@ def repro(
         if code := run_in_foreground([sys.executable, "-m", f"stages.{stage}", "--only", only]):
             raise typer.Exit(code)
     typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
+
+
+@app.command()
+@reports_errors
+def push() -> None:
+    """Send every output to the default DVC remote (`dvc push`), then check that it holds every one.
+
+    The check asks the remote for each file's object: a `dvc push` that exits 0 may still have left some out
+    (after an interrupted push), and `dvc status -c` can miss that (stages/user/remote_check.py). What is
+    missing is named, and the exit code is 1, whatever `dvc push` said.
+    """
+    from stages.user.remote_check import missing_on_remote
+
+    sys.stdout.flush()
+    code = run_in_foreground([*DVC, "push"])
+    if missing := missing_on_remote():
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise StageError(
+            f"the DVC remote lacks {len(missing)} output file(s) after dvc push: {shown}; run spam push again"
+        )
+    if code:
+        raise typer.Exit(code)
+    typer.echo("the DVC remote holds every output")
 
 
 def run_in_foreground(command: list[str]) -> int:
