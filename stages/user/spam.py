@@ -93,12 +93,28 @@ def repro(
     """
     from stages.common.params import load_params
     from stages.common.sources import check_sources_dir
-    from stages.user.repro_plan import concat_stage, plan_repro, remote_worth_pulling
+    from stages.user.repro_plan import (
+        REMOTE_DEADLINE,
+        concat_stage,
+        outputs_missing,
+        plan_repro,
+        remote_worth_pulling,
+        unanswered_remote,
+    )
 
     check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
-    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=params.unlisted_concats())
+    # The remote is asked only when an output is missing here, and must answer within REMOTE_DEADLINE
+    pull = remote_worth_pulling() and outputs_missing()
+    if pull and (silent := unanswered_remote()):
+        typer.echo(
+            f"note: the DVC remote ({silent}) did not answer within {REMOTE_DEADLINE:g} s: running without pulling, "
+            "so missing outputs are rebuilt here"
+        )
+        pull = False
+    unlisted = params.unlisted_concats()
+    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=unlisted, pull=pull)
     if plan.pulled:
         typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
     if plan.left_out:
@@ -118,8 +134,7 @@ def repro(
             f"them as waiting. {advice}"
         )
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
-    pull = ["--pull"] if remote_worth_pulling() else []
-    command = [*DVC, "repro", *pull, *plan.targets, *(["--force"] if force else [])]
+    command = [*DVC, "repro", *(["--pull"] if pull else []), *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
     if not plan.left_out or targets:
         # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
