@@ -152,7 +152,7 @@ def repro(
 @app.command()
 @reports_errors
 def push() -> None:
-    """Send every output to the default DVC remote (`dvc push`), then check that it holds every one.
+    """Send every output to the default DVC remote, then check that it holds them. Example: spam push
 
     The check asks the remote for each file's object: a `dvc push` that exits 0 may still have left some out
     (after an interrupted push), and `dvc status -c` can miss that (stages/user/remote_check.py). What is
