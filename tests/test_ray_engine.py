@@ -7,10 +7,12 @@ fixture (RAY_ADDRESS), so that killing the featurize driver leaves no Ray proces
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -122,3 +124,16 @@ def test_ray_engine_resumes_after_kill_9(workdir, reference, cluster):
     assert ids == reference[0]
     assert np.abs(matrix - reference[1]).max() < TOLERANCE
     assert not list(cache.rglob("*.tmp"))
+
+
+def test_an_unreachable_ray_address_is_one_error_line_naming_it():
+    """RAY_ADDRESS=127.0.0.1:1 (nothing listens): Ray retried past 240 s; now one error within a deadline.
+    In a child process (60 s: a hang guard, not a timing assert), as the featurize stage meets it."""
+    script = (
+        "from stages.common.errors import StageError\nfrom stages.common.ray_engine import ray_session\n"
+        "try:\n    with ray_session():\n        pass\nexcept StageError as exc:\n    print(f'error: {exc}')\n"
+    )
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "RAY_ADDRESS=127.0.0.1:1" in errors[0], done.stdout + done.stderr

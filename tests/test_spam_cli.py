@@ -79,7 +79,7 @@ def test_unreadable_file_is_a_clean_error(tmp_path):
 
 def test_help_explains_with_examples():
     assert "spam predict" in runner.invoke(app, ["--help"]).output
-    for command in ("predict", "compare", "repro"):
+    for command in ("predict", "compare", "repro", "push"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,7 @@ from stages.common.params import EncoderParams
 INSTALL = 'pip install -e ".[ray]"'
 BATCHES_PER_ACTOR = 4
 OBJECT_STORE_BYTES = 512 * 2**20  # texts and vectors in flight only; Ray's default takes 30 % of the RAM
+JOIN_DEADLINE = 10.0  # seconds RAY_ADDRESS's host:port gets to accept; ray.init itself retried past 240 s
 
 
 class EncoderActor:
@@ -69,6 +71,7 @@ def ray_session() -> Iterator[object]:
             _node_ip_address="127.0.0.1",
             object_store_memory=OBJECT_STORE_BYTES,
         )
+    check_ray_address(os.environ.get("RAY_ADDRESS", ""))
     try:
         ray.init(**options)
     except Exception as exc:  # noqa: BLE001 - a cluster that cannot start or be reached: one clear line
@@ -78,6 +81,22 @@ def ray_session() -> Iterator[object]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_ray_address(address: str, deadline: float = JOIN_DEADLINE) -> None:
+    """A StageError naming RAY_ADDRESS when its host:port does not accept a connection within `deadline`
+    seconds. `auto`, `local` and empty (start one here) are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=deadline).close()
+    except OSError as exc:  # refused, unreachable, unknown host, or no answer in time
+        reason = f"no answer in {deadline:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise StageError(
+            f"cannot join the Ray cluster at RAY_ADDRESS={address} ({reason}): start it there "
+            "(`ray start --head`, docs/ray.md), or unset RAY_ADDRESS to start a local Ray"
+        ) from None
 
 
 def pool_size(ray) -> tuple[int, float, int]:

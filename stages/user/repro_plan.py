@@ -10,7 +10,9 @@ written-out featurize stage depends on the encoder's features, so it waits too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,26 +46,70 @@ def _has_outputs(stage) -> bool:
     return not stage.changed_outs(allow_missing=False)
 
 
+class _CorruptObjects(logging.Handler):
+    """The objects that DVC's verify (`verify = true`) found corrupt and dropped: it says so at DEBUG only."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.md5s: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("corrupted cache file") and record.args:
+            path = Path(str(record.args[0]))
+            self.md5s.append(path.parent.name + path.name)  # files/md5/XX/YYYY... -> XXYYYY...
+
+
+def _files_of(stage, md5s: list[str]) -> list[str]:
+    """The workspace paths that `md5s` stand for in the stage's outputs (a directory's manifest names them)."""
+    import json
+
+    named = []
+    for out in stage.outs:
+        value = out.hash_info.value or ""
+        if not value.endswith(".dir"):
+            named += [str(out)] * (value in md5s)
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            entries = json.loads(Path(out.cache.oid_to_path(value)).read_text())
+            named += [f"{out}/{e['relpath']}" for e in entries if e.get("md5") in md5s]
+    return named or [str(out) for out in stage.outs]
+
+
 def _quiet_pull(repo, stage) -> bool:
-    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced)."""
+    """`dvc pull STAGE`; False when there is no remote or it lacks the outputs (DVC's errors silenced). A remote
+    copy that fails verification is no such answer: a StageError names its file, as nothing can replace it."""
     from dvc.exceptions import DvcException
 
     dvc_logger = logging.getLogger("dvc")
     level = dvc_logger.level
     dvc_logger.setLevel(logging.CRITICAL)  # a failed pull is an answer here, not an error
+    data_logger = logging.getLogger("dvc_data")
+    corrupt, data_level = _CorruptObjects(), data_logger.level
+    data_logger.addHandler(corrupt)
+    data_logger.setLevel(logging.DEBUG)
     try:
         repo.pull(targets=[stage.addressing])
         return True
     except DvcException:
+        if corrupt.md5s:
+            raise StageError(
+                f"{', '.join(_files_of(stage, corrupt.md5s))} on the DVC remote failed verification (its md5 is "
+                "not the one in dvc.lock), so it was not used: push a good copy from a clone that has it "
+                "(`spam push`), or make the model loadable here so that spam repro recomputes it"
+            ) from None
         return False
     finally:
         dvc_logger.setLevel(level)
+        data_logger.removeHandler(corrupt)
+        data_logger.setLevel(data_level)
 
 
-def remote_worth_pulling() -> bool:
-    """False when the default DVC remote is a local directory that holds nothing yet (as on a fresh clone):
-    `dvc repro --pull` would then only warn, stage after stage, that each output is on no remote. No default
-    remote: False. Any other remote (ssh://, s3://, ...): True, without asking it."""
+REMOTE_DEADLINE = 5.0  # seconds the DVC remote gets to answer before spam repro goes on without pulling
+DEFAULT_PORTS = {"ssh": 22, "http": 80, "https": 443, "webdav": 80, "webdavs": 443}
+
+
+def _default_remote() -> dict | None:
+    """The default DVC remote's config section (`url` resolved), None when there is none."""
     from dvc.config import Config
     from dvc.exceptions import DvcException
 
@@ -72,16 +118,69 @@ def remote_worth_pulling() -> bool:
     except DvcException as exc:  # a broken .dvc/config (outside a project it reads the global config alone)
         raise StageError(str(exc)) from None
     name = config["core"].get("remote")
-    if not name:
+    return dict(config["remote"][name]) if name else None
+
+
+def remote_worth_pulling() -> bool:
+    """False when the default DVC remote is a local directory that holds nothing yet (as on a fresh clone):
+    `dvc repro --pull` would then only warn, stage after stage, that each output is on no remote. No default
+    remote: False. Any other remote (ssh://, s3://, ...): True, without asking it."""
+    remote = _default_remote()
+    if remote is None:
         return False
-    url = config["remote"][name]["url"]
+    url = remote["url"]
     if "://" in url:
         return True
     return any(path.is_file() for path in Path(url).rglob("*"))  # stops at the first file
 
 
+def outputs_missing(root: str = ".") -> bool:
+    """Whether an output that dvc.lock records is not here: only then can a run need the remote (an
+    unreachable ssh:// remote made `dvc repro --pull` fail on a project with every output here)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(root) as repo:
+            outs = [out for stage in repo.index.stages for out in stage.outs if out.use_cache]
+            return any(out.hash_info.value and not out.exists for out in outs)
+    except DvcException as exc:
+        raise StageError(str(exc)) from None
+
+
+def unanswered_remote(deadline: float = REMOTE_DEADLINE) -> str | None:
+    """`host:port` of the default remote when it does not answer within `deadline` seconds (refused, or
+    accepted and silent: DVC waited 126 s on one); None when it answers or cannot be asked here (a local
+    path, a bucket whose endpoint its client picks, a host only ~/.ssh/config knows)."""
+    from urllib.parse import urlsplit
+
+    remote = _default_remote()
+    parts = urlsplit(remote["url"]) if remote else None
+    if parts is None or not parts.hostname:
+        return None
+    port = remote.get("port") or parts.port or DEFAULT_PORTS.get(parts.scheme)
+    if port is None:
+        return None
+    where = f"{parts.hostname}:{port}"
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=deadline) as sock:
+            # An SSH server speaks first (its version banner): a silent one would hold DVC without a deadline
+            if parts.scheme == "ssh" and not sock.recv(4):
+                return where
+    except socket.gaierror:
+        return None
+    except OSError:  # refused, unreachable, or no banner in time (TimeoutError)
+        return where
+    return None
+
+
 def _plan(
-    repo, unloadable: list[str], targets: list[str], concats: dict[str, list[str]], unlisted: list[str]
+    repo,
+    unloadable: list[str],
+    targets: list[str],
+    concats: dict[str, list[str]],
+    unlisted: list[str],
+    pull: bool,
 ) -> ReproPlan:
     import networkx as nx
     from dvc.stage import PipelineStage
@@ -92,7 +191,7 @@ def _plan(
     for name in unloadable:
         stage = stages[featurize_stage(name)]
         upstream = [s for s in nx.descendants(graph, stage) if isinstance(s, PipelineStage)]
-        if _up_to_date(stage, upstream) and not _has_outputs(stage) and _quiet_pull(repo, stage):
+        if pull and _up_to_date(stage, upstream) and not _has_outputs(stage) and _quiet_pull(repo, stage):
             plan.pulled.append(name)
         if not (_up_to_date(stage, upstream) and _has_outputs(stage)):
             plan.left_out.append(name)
@@ -118,12 +217,14 @@ def plan_repro(
     root: str = ".",
     concats: dict[str, list[str]] | None = None,
     unlisted: list[str] | None = None,
+    pull: bool = True,
 ) -> ReproPlan:
     """Which of the `unloadable` encoders can still take part (vectors here or pulled), and the targets.
 
     `concats`: each concat featurizer's parts (Params.concat_parts); those built on a left-out encoder are
     left out with it (ReproPlan.built_on_left_out). `unlisted`: concat featurizers in params.yaml `featurize`
-    but not in `featurizers`: their written-out stages are no targets.
+    but not in `featurizers`: their written-out stages are no targets. `pull`: False when the remote is not to
+    be asked (it did not answer in time).
     """
     if not unloadable and not unlisted:
         return ReproPlan(targets=list(targets or []))
@@ -133,7 +234,7 @@ def plan_repro(
 
     try:
         with Repo(root) as repo, lock_repo(repo):  # DVC's own lock: its stage checks require it
-            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), list(unlisted or []))
+            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), list(unlisted or []), pull)
     except LockError as exc:
         raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
     except NotDvcRepoError as exc:

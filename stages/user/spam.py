@@ -13,6 +13,8 @@ Examples:
     spam compare bow tfidf                      # test metrics of two featurizers, with paired bootstrap intervals
 
     spam serve                                  # a local web app: every model's verdict side by side
+
+    spam push                                   # dvc push, then check that the remote holds every output
 """
 
 from __future__ import annotations
@@ -91,12 +93,28 @@ def repro(
     """
     from stages.common.params import load_params
     from stages.common.sources import check_sources_dir
-    from stages.user.repro_plan import concat_stage, plan_repro, remote_worth_pulling
+    from stages.user.repro_plan import (
+        REMOTE_DEADLINE,
+        concat_stage,
+        outputs_missing,
+        plan_repro,
+        remote_worth_pulling,
+        unanswered_remote,
+    )
 
     check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
     concats = params.concat_parts()
-    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=params.unlisted_concats())
+    # The remote is asked only when an output is missing here, and must answer within REMOTE_DEADLINE
+    pull = remote_worth_pulling() and outputs_missing()
+    if pull and (silent := unanswered_remote()):
+        typer.echo(
+            f"note: the DVC remote ({silent}) did not answer within {REMOTE_DEADLINE:g} s: running without pulling, "
+            "so missing outputs are rebuilt here"
+        )
+        pull = False
+    unlisted = params.unlisted_concats()
+    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=unlisted, pull=pull)
     if plan.pulled:
         typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
     if plan.left_out:
@@ -116,8 +134,7 @@ def repro(
             f"them as waiting. {advice}"
         )
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
-    pull = ["--pull"] if remote_worth_pulling() else []
-    command = [*DVC, "repro", *pull, *plan.targets, *(["--force"] if force else [])]
+    command = [*DVC, "repro", *(["--pull"] if pull else []), *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
     if not plan.left_out or targets:
         # Become dvc: a SIGTERM or Ctrl-C then reaches dvc itself, and no orphaned dvc keeps the project locked.
@@ -130,6 +147,29 @@ def repro(
         if code := run_in_foreground([sys.executable, "-m", f"stages.{stage}", "--only", only]):
             raise typer.Exit(code)
     typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
+
+
+@app.command()
+@reports_errors
+def push() -> None:
+    """Send every output to the default DVC remote, then check that it holds them. Example: spam push
+
+    The check asks the remote for each file's object: a `dvc push` that exits 0 may still have left some out
+    (after an interrupted push), and `dvc status -c` can miss that (stages/user/remote_check.py). What is
+    missing is named, and the exit code is 1, whatever `dvc push` said.
+    """
+    from stages.user.remote_check import missing_on_remote
+
+    sys.stdout.flush()
+    code = run_in_foreground([*DVC, "push"])
+    if missing := missing_on_remote():
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise StageError(
+            f"the DVC remote lacks {len(missing)} output file(s) after dvc push: {shown}; run spam push again"
+        )
+    if code:
+        raise typer.Exit(code)
+    typer.echo("the DVC remote holds every output")
 
 
 def run_in_foreground(command: list[str]) -> int:
