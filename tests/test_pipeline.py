@@ -214,6 +214,28 @@ def test_sigterm_then_two_concurrent_spam_repro_end_up_to_date(tmp_path):
     assert (project / "reports" / "metrics" / "bow.json").exists()
 
 
+def test_spam_repro_while_another_dvc_holds_the_lock_is_one_error_line(tmp_path):
+    """The concurrent case above, made certain: while another process holds DVC's lock, `spam repro` (whose plan
+    opens the project under that lock, bart being unloadable offline) is turned away in one line, no traceback."""
+    project = copy_project(tmp_path, featurizers=["bow", "bart"], **LEAN_TRAINING)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "from dvc.repo import Repo, lock_repo; import sys, time\n"
+         "with Repo('.') as repo, lock_repo(repo):\n    print('locked', flush=True); sys.stdin.read()"],
+        cwd=project, env=offline_env(project), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        done = subprocess.run(
+            ["spam", "repro", "evaluate@bow"], cwd=project, env=offline_env(project), capture_output=True, text=True
+        )
+    finally:
+        holder.communicate(input="", timeout=60)  # closing its stdin releases the lock
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lock" in errors[0] and "wait for the other dvc command" in errors[0], output
+
+
 def test_compare_report_has_every_featurizer_with_intervals(project, first_run):
     report = json.loads((project / "reports" / "compare.json").read_text())
     assert list(report["featurizers"]) == FEATURIZERS and report["resamples"] == 2000
