@@ -112,6 +112,12 @@ def with_evaluation(report: Comparison, evaluations: dict[str, dict], calibratio
     return report
 
 
+def evaluated(featurizer: str, predictions_dir: Path, eval_dir: Path) -> bool:
+    """Has evaluate written this featurizer's predictions and metrics?"""
+    metrics = layout.eval_dir(featurizer, eval_dir) / layout.ALL_METRICS
+    return layout.predictions_file(featurizer, predictions_dir).is_file() and metrics.is_file()
+
+
 @app.command()
 @reports_errors
 def main(
@@ -121,9 +127,17 @@ def main(
     seeds_file: Path = typer.Option(layout.SEEDS_JSON, help="bench/seeds.py's results over several split seeds"),
     only: OnlyOption = None,
 ) -> None:
-    """Compare every featurizer in params.yaml `featurizers` against `compare.baseline`."""
+    """Compare every featurizer in params.yaml `featurizers` that evaluate has scored against `compare.baseline`.
+
+    A run that left some out (offline, their models not loadable) compares the rest and says which are missing:
+    what is covered follows from this stage's deps (the predictions and eval directories), so DVC runs and
+    records it like any other run.
+    """
     params = load_params()
     settings = params.compare
+    if only is None:
+        scored = [name for name in params.featurizers if evaluated(name, predictions_dir, eval_dir)]
+        only = ",".join(scored) or None  # none scored: cover them all, and name the first one missing
     names, left_out = covered_featurizers(params.featurizers, only)
     if settings.baseline not in names:
         raise StageError(f"compare.baseline {settings.baseline!r} is not in featurizers {names}")

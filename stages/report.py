@@ -199,8 +199,12 @@ def main(
     reports: Path = typer.Option(layout.REPORTS_DIR, help="the reports directory (read and written)"),
     only: OnlyOption = None,
 ) -> None:
-    """Write reports/index.html from compare, explore and every featurizer's figures."""
-    page = render_index(reports, covered_featurizers(load_params().featurizers, only)[0])
+    """Write reports/index.html from compare, explore and every featurizer's figures: by default, of the
+    featurizers that compare covered (all of params.yaml's, or those a partial run had)."""
+    featurizers = load_params().featurizers
+    if only is None:
+        only = ",".join(read_json(reports / layout.COMPARE_JSON)["featurizers"]) or None
+    page = render_index(reports, covered_featurizers(featurizers, only)[0])
     write_bytes(reports / layout.INDEX, page.encode())
     typer.echo(f"wrote {reports / layout.INDEX} ({len(page) / 1e6:.1f} MB)")
 

@@ -103,8 +103,8 @@ def stage_featurizer(featurizer: str | None) -> str:
     return check_name(featurizer)
 
 
-# compare and report cover params.yaml's `featurizers`; `spam repro` narrows them to what it could build
-# when it leaves encoders out (run outside DVC then, so `dvc status` keeps listing both as waiting).
+# compare and report cover params.yaml's `featurizers` that evaluate has scored (all, but for a run that left
+# encoders out); --only narrows them by hand.
 OnlyOption = Annotated[
     str | None,
     typer.Option("--only", help="comma-separated featurizers to cover instead of params.yaml's `featurizers`"),

@@ -4,8 +4,9 @@ An encoder is left out only when all three hold: its model cannot be loaded, its
 up to date here, and they cannot be pulled from the DVC remote. Vectors already here or pullable are used.
 Leaving out never edits params.yaml: `dvc repro` gets explicit targets, every pipeline stage except the
 left-out featurize stages and the stages downstream of them (their train/evaluate, and compare and report,
-which wait for every featurizer). A concat featurizer built on a left-out encoder is left out with it: its
-written-out featurize stage depends on the encoder's features, so it waits too.
+which `spam repro` then runs alone, over what evaluate has scored). A concat featurizer built on a left-out
+encoder is left out with it: its written-out featurize stage depends on the encoder's features, so it waits
+too.
 """
 
 from __future__ import annotations

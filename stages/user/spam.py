@@ -130,8 +130,7 @@ def repro(
         built_on = f" and {', '.join(plan.built_on_left_out)}, built on them" if plan.built_on_left_out else ""
         typer.echo(
             f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
-            f"the DVC remote){built_on}; {' and '.join(aggregates)} cover the rest, marked partial, and DVC lists "
-            f"them as waiting. {advice}"
+            f"the DVC remote){built_on}; {' and '.join(aggregates)} cover the rest, marked partial. {advice}"
         )
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
     command = [*DVC, "repro", *(["--pull"] if pull else []), *plan.targets, *(["--force"] if force else [])]
@@ -141,11 +140,11 @@ def repro(
         os.execv(command[0], command)
     if code := run_in_foreground(command):
         raise typer.Exit(code)
-    # The aggregates over what this run has, outside DVC: their DVC stages still wait for every featurizer.
-    only = ",".join(name for name in params.featurizers if name not in [*plan.left_out, *plan.built_on_left_out])
-    for stage in ("compare", "report"):
-        if code := run_in_foreground([sys.executable, "-m", f"stages.{stage}", "--only", only]):
-            raise typer.Exit(code)
+    # The aggregates over what this run has, inside DVC: alone (--single-item), as their upstream waits for the
+    # left-out encoders; they cover the featurizers evaluate has scored, and DVC records them.
+    aggregates_alone = [*DVC, "repro", "--single-item", "compare", "report", *(["--force"] if force else [])]
+    if code := run_in_foreground(aggregates_alone):
+        raise typer.Exit(code)
     typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
 
 
