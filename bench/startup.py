@@ -1,7 +1,8 @@
 """What a stage pays before it does any work: `python -c "import stages.X"` for every stage module in
 dvc.yaml, each the median of cold runs (a fresh process each, as DVC starts them), against a bare
 `python -c "import numpy"` in the same run, interleaved so that load on the machine hits both alike.
-Then a no-op `dvc repro` in the repository root, when `dvc status` says it would be one.
+Then a no-op `dvc repro` in the repository root, when `dvc status` says it would be one, and a no-op
+`spam repro` (offline it leaves bart and bert out, so `dvc status` is never clean; its no-op is).
 
 It prints and writes nothing DVC tracks. Run from anywhere:
     python bench/startup.py [--repeats 5]
@@ -86,9 +87,21 @@ def noop_repro(repeats: int) -> None:
     print(f"no-op `dvc repro`, median of {repeats}: {seconds:.3f} s")
 
 
+def noop_spam_repro(repeats: int) -> None:
+    """Times `spam repro` only once a first run finds nothing to do (it runs what is out of date)."""
+    spam = [str(Path(sys.executable).with_name("spam")), "repro"]
+    first = subprocess.run(spam, cwd=ROOT, capture_output=True, text=True)
+    if first.returncode or "Running stage" in first.stdout:
+        print("no-op `spam repro`: not timed: its first run had work to do (or failed); run it again")
+        return
+    seconds = statistics.median(wall(spam) for _ in range(repeats))
+    print(f"no-op `spam repro`, median of {repeats}: {seconds:.3f} s")
+
+
 def main(repeats: int = typer.Option(5, help="cold runs of each command")) -> None:
     import_table(repeats)
     noop_repro(repeats)
+    noop_spam_repro(repeats)
 
 
 if __name__ == "__main__":
