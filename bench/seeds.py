@@ -41,11 +41,10 @@ def without(params: Params, missing: list[str]) -> list[str]:
     return [name for name in params.featurizers if name not in missing and name not in built_on]
 
 
-def featurizers_override(featurizers: list[str], params: Params) -> list[str]:
-    """`dvc exp run -S` values that keep only these featurizers in the queued experiments (params.yaml is
-    left as it is): both lists, `text_featurizers` being `featurizers` less the concat ones (checked)."""
-    text = [name for name in featurizers if name not in params.concat_parts()]
-    return [f"featurizers=[{','.join(featurizers)}]", f"text_featurizers=[{','.join(text)}]"]
+def featurizers_override(featurizers: list[str]) -> str:
+    """The `dvc exp run -S` value that keeps only these featurizers in the queued experiments (params.yaml is
+    left as it is)."""
+    return f"featurizers=[{','.join(featurizers)}]"
 
 
 def dvc(*args: str) -> str:
@@ -144,7 +143,7 @@ def main(
     """Queue one experiment per split seed, run them, and write the mean +- sd table."""
     params = load_params()
     kept = without(params, unavailable_encoders(params))
-    overrides = [arg for value in featurizers_override(kept, params) for arg in ("-S", value)]
+    overrides = ["-S", featurizers_override(kept)]
     names = [f"seed-{seed}" for seed in seeds]
     subprocess.run([*DVC, "exp", "remove", *names], capture_output=True)  # a rerun replaces the old ones
     for seed, name in zip(seeds, names, strict=True):

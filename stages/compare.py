@@ -25,7 +25,6 @@ from stages.common.comparison import (
     read_test_predictions,
     summary_rows,
 )
-from stages.common.errors import StageError
 from stages.common.figures import pyplot, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.params import load_params
@@ -34,7 +33,8 @@ from stages.common.seeds import read_seed_verdicts, seeds_markdown
 app = stage_app(__doc__)
 
 
-def markdown_report(report: Comparison) -> str:
+def markdown_report(report: Comparison, requested_baseline: str | None = None) -> str:
+    """compare.md; `requested_baseline`: params.yaml's compare.baseline, named when it is not the one compared."""
     baseline = report.baseline
     lines = [
         "# Featurizers compared on the test split",
@@ -46,6 +46,8 @@ def markdown_report(report: Comparison) -> str:
     ]
     if report.left_out:
         lines += ["", f"Partial: {', '.join(report.left_out)} left out of this run (`spam repro` says why)."]
+    if requested_baseline not in (None, baseline):
+        lines += ["", f"Baseline: {baseline}, as compare.baseline ({requested_baseline}) was not compared in this run."]
     for name, diff in report.vs_baseline.items():
         table = markdown_table(diff_header(baseline, name), diff_rows(diff))
         lines += ["", f"## {name} vs {baseline}", "", table]
@@ -139,10 +141,10 @@ def main(
         scored = [name for name in params.featurizers if evaluated(name, predictions_dir, eval_dir)]
         only = ",".join(scored) or None  # none scored: cover them all, and name the first one missing
     names, left_out = covered_featurizers(params.featurizers, only)
-    if settings.baseline not in names:
-        raise StageError(f"compare.baseline {settings.baseline!r} is not in featurizers {names}")
+    # A `featurizers` list trimmed to leave the baseline out still compares: against its first featurizer, said.
+    baseline = settings.baseline if settings.baseline in names else names[0]
     predictions = {name: read_test_predictions(layout.predictions_file(name, predictions_dir)) for name in names}
-    report = compare_featurizers(predictions, settings.baseline, settings.resamples, settings.seed)
+    report = compare_featurizers(predictions, baseline, settings.resamples, settings.seed)
     report.left_out = left_out
     evaluations = {name: read_json(layout.eval_dir(name, eval_dir) / layout.ALL_METRICS) for name in names}
     # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).
@@ -150,7 +152,8 @@ def main(
     write_json(output_dir / layout.COMPARE_JSON, report.to_json())
     test_mcc = {name: evaluations[name]["test"]["mcc"] for name in names}
     across_seeds = seeds_markdown(read_seed_verdicts(seeds_file, test_mcc, params.split.seed))
-    write_bytes(output_dir / layout.COMPARE_MD, (markdown_report(report) + "\n" + across_seeds).encode())
+    markdown = markdown_report(report, settings.baseline) + "\n" + across_seeds
+    write_bytes(output_dir / layout.COMPARE_MD, markdown.encode())
     draw_chart(report, output_dir / layout.COMPARE_CHART)
     best = max(names, key=lambda n: report.featurizers[n].mcc)
     typer.echo(f"compared {len(names)} featurizers; best test MCC: {best} -> {output_dir / layout.COMPARE_MD}")

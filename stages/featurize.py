@@ -1,8 +1,9 @@
 """Stage 4: turn every prepared message into a feature vector, one directory per featurizer.
 
-One matrix stage over `text_featurizers` that dispatches on each featurizer's `kind` (count/tfidf,
-transformer encoders). A `concat` featurizer joins other featurizers' outputs (data/features/PART): it
-reads them and encodes nothing again; dvc.yaml gives it its own stage, with those directories as deps.
+One stage per featurizer in `featurizers`, dispatching on its `kind`: count/tfidf (fitted on train),
+transformer encoders (the messages only), and `concat`, which joins other featurizers' outputs
+(data/features/PART) and encodes nothing again. What each reads is its dvc.yaml deps, through
+featurizers/NAME/inputs.yaml (stages/common/featurize_inputs.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from stages.common.features import (
     save_sparse_features,
     vectorizer_to_json,
 )
+from stages.common.featurize_inputs import check_inputs
 from stages.common.io import write_run_log
 from stages.common.layout import CONCAT, MESSAGES_FILE, SPLIT_FILE
 from stages.common.params import ConcatParams, EncoderParams, VectorizerParams, load_params
@@ -131,8 +133,12 @@ def main(
     chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
     """Featurize all messages with FEATURIZER (params: featurize.FEATURIZER)."""
+    under_dvc = featurizer is None
     featurizer = stage_featurizer(featurizer)
-    settings = load_params().featurizer(featurizer)
+    params = load_params()
+    settings = params.featurizer(featurizer)
+    if under_dvc:  # DVC hashed the files that featurizers/NAME/inputs.yaml names: they must be what it reads
+        check_inputs(params, featurizer)
     output = output or layout.features_dir(featurizer)
     messages = pd.read_parquet(messages_file)
     started = time.perf_counter()

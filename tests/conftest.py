@@ -140,7 +140,7 @@ def tiny_encoder_workdir(directory: Path, featurizers: dict[str, dict], texts: l
     model = save_tiny_bert(directory / "tiny-bert")
     params = real_params()
     encoder = {"kind": "transformer", "model": str(model), "dtype": "float32", "batch_size": 8}
-    params["featurizers"] = params["text_featurizers"] = list(featurizers)
+    params["featurizers"] = list(featurizers)
     for name, extra in featurizers.items():
         params["featurize"][name] = {**encoder, **extra}
         params["train"][name] = params["train"]["minilm"]

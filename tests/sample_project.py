@@ -12,11 +12,14 @@ from pathlib import Path
 
 import yaml
 
+from stages.common.featurize_inputs import sync_inputs
+from stages.common.params import load_params
 from tests.conftest import ROOT, SAMPLE, unused_port, write_params
 
 # What a user's clone holds before any run: code, params, pipeline, DVC config and the input data.
 PROJECT_FILES = [
     "stages",
+    "featurizers",
     "params.yaml",
     "dvc.yaml",
     "pyproject.toml",
@@ -86,9 +89,7 @@ def copy_project(copy: Path, extra: tuple[str, ...] = (), **params) -> Path:
     set_param(copy, "download.sha256", hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
     for dotted, value in params.items():
         set_param(copy, dotted, value)
-    if "featurizers" in params and "text_featurizers" not in params:  # the featurize matrix's list follows
-        featurize = yaml.safe_load((copy / "params.yaml").read_text())["featurize"]
-        set_param(copy, "text_featurizers", [n for n in params["featurizers"] if featurize[n]["kind"] != "concat"])
+    sync_inputs(load_params(copy / "params.yaml"), root=copy)  # as `spam sync`, for featurizers added above
     (copy / ".gitignore").write_text((ROOT / ".gitignore").read_text() + ".hf-home/\n")
     run(copy, "git", "init", "-q")
     run(copy, "dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(copy.parent / f"{copy.name}-remote"))

@@ -47,8 +47,8 @@ def concat_params(**concat) -> dict:
         (lambda p: p["featurize"]["tfidf_minilm"].update(parts=["tfidf", "word2vec"]), "'word2vec' is not a text"),
         (lambda p: p["featurize"]["tfidf_minilm"].update(weights=[1.0]), "one value per part"),
         (lambda p: p["featurize"]["tfidf_minilm"].update(parts=["tfidf"]), "at least 2"),
-        (lambda p: p.update(text_featurizers=["bow"]), "text_featurizers must be"),
-        (lambda p: p.update(featurizers=["bow", "tfidf_minilm"], text_featurizers=["bow"]), "not its part"),
+        (lambda p: p["featurize"]["tfidf_minilm"].update(parts=["tfidf", "minilm", "bow", "bart"]), "at most 3"),
+        (lambda p: p.update(featurizers=["bow", "tfidf_minilm"]), "not its part"),
     ],
 )
 def test_bad_concat_params_are_named(change, message):

@@ -158,7 +158,7 @@ def test_names_that_reach_paths_or_commands_are_refused_naming_the_key(text, key
 def test_dvc_yaml_keeps_featurizer_names_out_of_shell_commands(monkeypatch):
     """DVC interpolates before any stage runs: no `${...}` may reach a `cmd`; the stage reads DVC_STAGE."""
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    commands = [stage["cmd"] for stage in pipeline["stages"].values()]
+    commands = [(stage.get("do") or stage)["cmd"] for stage in pipeline["stages"].values()]  # foreach: under do
     assert commands and not [cmd for cmd in commands if "${" in str(cmd)]
     monkeypatch.setenv("DVC_STAGE", "train@tfidf")
     assert stage_featurizer(None) == "tfidf"

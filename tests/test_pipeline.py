@@ -22,17 +22,14 @@ from tests.sample_project import LEAN_TRAINING, copy_project, offline_env, ran_s
 
 pytestmark = pytest.mark.slow
 FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["featurizers"]
-TEXT_FEATURIZERS = yaml.safe_load((ROOT / "params.yaml").read_text())["text_featurizers"]
-CONCAT = [name for name in FEATURIZERS if name not in TEXT_FEATURIZERS]  # each has a featurize_<name> stage
 LESSONS = {"cars_prepare", "cars_train", "fahrenheit"}
 TINY_RANDOM = {"bart", "bert"}  # random-weight stand-ins here: their scores mean nothing
 
 
 def test_first_repro_runs_every_stage_and_writes_outputs(project, first_run):
     expected = {"download", "prepare", "split", "explore", "compare", "report", *LESSONS} | {
-        f"{s}@{f}" for s in ("train", "evaluate") for f in FEATURIZERS
+        f"{s}@{f}" for s in ("featurize", "train", "evaluate") for f in FEATURIZERS
     }
-    expected |= {f"featurize@{f}" for f in TEXT_FEATURIZERS} | {f"featurize_{f}" for f in CONCAT}
     assert ran_stages(first_run) == expected
     for name in FEATURIZERS:
         metrics = json.loads((project / "reports" / "eval" / name / "metrics.json").read_text())
@@ -126,7 +123,7 @@ def test_concat_reuses_its_parts_and_predicts_through_them(pipeline):
     set_param(project, "featurize.tfidf_minilm.weights", [1.0, 0.3])
     output = run(project, "dvc", "repro")
     assert ran_stages(output) == {
-        "featurize_tfidf_minilm", "train@tfidf_minilm", "evaluate@tfidf_minilm", "compare", "report"
+        "featurize@tfidf_minilm", "train@tfidf_minilm", "evaluate@tfidf_minilm", "compare", "report"
     }  # fmt: skip
     assert "to encode" not in output and "embed " not in output
     assert "tfidf_minilm" in run(project, "dvc", "metrics", "show")
@@ -167,8 +164,7 @@ def test_offline_run_command_leaves_out_unloadable_encoders(tmp_path):
     again = run(project, "spam", "repro")
     assert ran_stages(again) == set() and (project / "params.yaml").read_bytes() == params_before
     listed = set(re.findall(r"^(\S+):$", run(project, "dvc", "status"), re.M))
-    # featurize_tfidf_minilm: a concat stage written out in dvc.yaml, not in this copy's `featurizers`
-    assert listed == {"featurize@bart", "train@bart", "evaluate@bart", "featurize_tfidf_minilm"}
+    assert listed == {"featurize@bart", "train@bart", "evaluate@bart"}
     blocked = run(project, "spam", "repro", "compare", check=False)
     assert "error: compare needs bart" in blocked and "Running stage" not in blocked
 

@@ -9,6 +9,7 @@ count for nothing. The stages come from DVC itself, so matrix items are checked 
 from __future__ import annotations
 
 import ast
+import os
 import shlex
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -88,8 +89,10 @@ def cmd_module(cmd: str) -> str:
 
 
 def _code_deps(stage) -> set[PurePosixPath]:
-    """The stage's deps that lie inside the package: files, or directories standing for every file in them."""
-    return {PurePosixPath(dep.def_path) for dep in stage.deps if PurePosixPath(dep.def_path).parts[0] == PACKAGE}
+    """The stage's deps that lie inside the package: files, or directories standing for every file in them
+    (relative to the project root, whatever the stage's wdir)."""
+    paths = {PurePosixPath(os.path.relpath(dep.fs_path, ROOT)) for dep in stage.deps}
+    return {path for path in paths if path.parts[0] == PACKAGE}
 
 
 def _covered(module: PurePosixPath, deps: set[PurePosixPath]) -> bool:

@@ -15,6 +15,8 @@ SPLIT_FILE = Path("data/split/split.parquet")  # split: id, split
 SPLITS = ("train", "val", "test")  # the names in SPLIT_FILE's split column
 CARS_LISTINGS, CARS_SUMMARY = Path("data/cars/listings.parquet"), Path("data/cars/summary.json")  # cars_prepare
 EMBEDDING_CACHE = Path("data/cache/embeddings")
+# featurizers/NAME/inputs.yaml: the files featurize@NAME reads, for dvc.yaml (stages/common/featurize_inputs.py)
+FEATURIZER_INPUTS_DIR, INPUTS_FILE = Path("featurizers"), "inputs.yaml"
 
 MODELS_DIR, FEATURES_DIR, PREDICTIONS_DIR = Path("data/models"), Path("data/features"), Path("data/predictions")
 

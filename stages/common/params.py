@@ -158,6 +158,9 @@ class EncoderParams(Strict):
     engine: Literal["local", "ray"] = "local"
 
 
+MAX_CONCAT_PARTS = 3
+
+
 class ConcatParams(Strict):
     """One feature vector from other featurizers' outputs, side by side (see stages/common/features.py).
 
@@ -166,8 +169,9 @@ class ConcatParams(Strict):
     """
 
     kind: Literal["concat"]
+    # At most MAX_CONCAT_PARTS: dvc.yaml gives each part a dep slot (stages/common/featurize_inputs.py).
     parts: list[Name] = Field(
-        min_length=2, max_length=100, description="featurizers whose outputs are joined, in this order"
+        min_length=2, max_length=MAX_CONCAT_PARTS, description="featurizers whose outputs are joined, in this order"
     )
     weights: list[PositiveFloat] | None = Field(None, description="one per part; default: 1 each")
 
@@ -266,10 +270,8 @@ class FahrenheitParams(Strict):
 
 
 class Params(Strict):
-    featurizers: list[Name] = Field(min_length=1, max_length=100)  # every featurizer trained, evaluated, compared
-    # The featurize stage's list: `featurizers` without the concat ones (they have their own stages; a DVC
-    # matrix can neither filter a list nor give each item its own deps). Checked against `featurizers`.
-    text_featurizers: list[Name] | None = Field(None, max_length=100)
+    # Every featurizer featurized, trained, evaluated and compared: the pipeline's one list of them.
+    featurizers: list[Name] = Field(min_length=1, max_length=100)
     download: DownloadParams
     prepare: PrepareParams = PrepareParams()
     split: SplitParams = SplitParams()
@@ -297,11 +299,6 @@ class Params(Strict):
                         raise ValueError(f"featurize.{name}.parts: {part!r} is not a text featurizer in featurize")
                     if name in self.featurizers and part not in self.featurizers:
                         raise ValueError(f"featurizers lists {name!r} but not its part {part!r}")
-        from_text = [n for n in self.featurizers if not isinstance(self.featurize[n], ConcatParams)]
-        if self.text_featurizers is not None and self.text_featurizers != from_text:
-            raise ValueError(f"text_featurizers must be `featurizers` without the concat ones: {clip(from_text)}")
-        if self.text_featurizers is None and from_text != self.featurizers:
-            raise ValueError(f"featurizers lists concat featurizers: add text_featurizers: {clip(from_text)}")
         return self
 
     def featurizer(self, name: str) -> FeaturizerParams:
@@ -324,10 +321,6 @@ class Params(Strict):
             for name in self.featurizers
             if isinstance(settings := self.featurize[name], ConcatParams)
         }
-
-    def unlisted_concats(self) -> list[str]:
-        """Concat featurizers with a featurize block but not in `featurizers` (their stages do not run)."""
-        return [n for n, s in self.featurize.items() if isinstance(s, ConcatParams) and n not in self.featurizers]
 
 
 def _describe(error: dict) -> str:

@@ -211,7 +211,7 @@ def concat_featurize(featurizer: str, features_dir: Path) -> Callable[[list[str]
     from stages.common.features import join_blocks  # scipy.sparse; a concat's encoder part imports torch anyway
 
     path = layout.features_dir(featurizer, features_dir) / CONCAT
-    rerun = f"dvc repro featurize_{featurizer}"
+    rerun = f"dvc repro featurize@{featurizer}"
     state = _read_json(path, rerun)
     parts = state.get("parts") if isinstance(state, dict) else None
     if (

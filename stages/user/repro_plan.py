@@ -5,8 +5,7 @@ up to date here, and they cannot be pulled from the DVC remote. Vectors already 
 Leaving out never edits params.yaml: `dvc repro` gets explicit targets, every pipeline stage except the
 left-out featurize stages and the stages downstream of them (their train/evaluate, and compare and report,
 which `spam repro` then runs alone, over what evaluate has scored). A concat featurizer built on a left-out
-encoder is left out with it: its written-out featurize stage depends on the encoder's features, so it waits
-too.
+encoder is left out with it: its featurize stage depends on the encoder's features, so it waits too.
 """
 
 from __future__ import annotations
@@ -22,11 +21,6 @@ from stages.common.errors import StageError
 
 def featurize_stage(name: str) -> str:
     return f"featurize@{name}"
-
-
-def concat_stage(name: str) -> str:
-    """A concat featurizer's own featurize stage, written out in dvc.yaml (its deps are its parts' features)."""
-    return f"featurize_{name}"
 
 
 @dataclass
@@ -180,7 +174,6 @@ def _plan(
     unloadable: list[str],
     targets: list[str],
     concats: dict[str, list[str]],
-    unlisted: list[str],
     pull: bool,
 ) -> ReproPlan:
     import networkx as nx
@@ -203,10 +196,8 @@ def _plan(
         stage = stages[featurize_stage(name)]
         waiting |= {stage.addressing} | {s.addressing for s in nx.ancestors(graph, stage)}
     plan.waiting = [address for address in stages if address in waiting]
-    # A concat featurizer's stage is written out in dvc.yaml, so it stays there when `featurizers` drops it.
-    skipped = waiting | {concat_stage(name) for name in unlisted}
-    if skipped & set(stages) and not targets:
-        plan.targets = [address for address in stages if address not in skipped]
+    if waiting and not targets:
+        plan.targets = [address for address in stages if address not in waiting]
     else:
         plan.targets = targets
     return plan
@@ -217,17 +208,15 @@ def plan_repro(
     targets: list[str] | None = None,
     root: str = ".",
     concats: dict[str, list[str]] | None = None,
-    unlisted: list[str] | None = None,
     pull: bool = True,
 ) -> ReproPlan:
     """Which of the `unloadable` encoders can still take part (vectors here or pulled), and the targets.
 
     `concats`: each concat featurizer's parts (Params.concat_parts); those built on a left-out encoder are
-    left out with it (ReproPlan.built_on_left_out). `unlisted`: concat featurizers in params.yaml `featurize`
-    but not in `featurizers`: their written-out stages are no targets. `pull`: False when the remote is not to
-    be asked (it did not answer in time).
+    left out with it (ReproPlan.built_on_left_out). `pull`: False when the remote is not to be asked (it did
+    not answer in time).
     """
-    if not unloadable and not unlisted:
+    if not unloadable:
         return ReproPlan(targets=list(targets or []))
     from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.lock import LockError
@@ -235,7 +224,7 @@ def plan_repro(
 
     try:
         with Repo(root) as repo, lock_repo(repo):  # DVC's own lock: its stage checks require it
-            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), list(unlisted or []), pull)
+            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), pull)
     except LockError as exc:
         raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
     except NotDvcRepoError as exc:

@@ -15,6 +15,8 @@ Examples:
     spam serve                                  # a local web app: every model's verdict side by side
 
     spam push                                   # dvc push, then check that the remote holds every output
+
+    spam sync                                   # after adding a featurizer to params.yaml: its dvc.yaml inputs
 """
 
 from __future__ import annotations
@@ -95,7 +97,6 @@ def repro(
     from stages.common.sources import check_sources_dir
     from stages.user.repro_plan import (
         REMOTE_DEADLINE,
-        concat_stage,
         outputs_missing,
         plan_repro,
         remote_worth_pulling,
@@ -104,6 +105,7 @@ def repro(
 
     check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
+    report_synced(params)
     concats = params.concat_parts()
     # The remote is asked only when an output is missing here, and must answer within REMOTE_DEADLINE
     pull = remote_worth_pulling() and outputs_missing()
@@ -113,8 +115,7 @@ def repro(
             "so missing outputs are rebuilt here"
         )
         pull = False
-    unlisted = params.unlisted_concats()
-    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, unlisted=unlisted, pull=pull)
+    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, pull=pull)
     if plan.pulled:
         typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
     if plan.left_out:
@@ -125,8 +126,7 @@ def repro(
         blocked = [t for t in targets or [] if t in plan.waiting]
         if blocked:
             raise StageError(f"{blocked[0]} needs {', '.join(plan.left_out)}, which cannot run here. {advice}")
-        per_featurizer = {concat_stage(name) for name in concats}
-        aggregates = [stage for stage in plan.waiting if "@" not in stage and stage not in per_featurizer]
+        aggregates = [stage for stage in plan.waiting if "@" not in stage]
         built_on = f" and {', '.join(plan.built_on_left_out)}, built on them" if plan.built_on_left_out else ""
         typer.echo(
             f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
@@ -146,6 +146,34 @@ def repro(
     if code := run_in_foreground(aggregates_alone):
         raise typer.Exit(code)
     typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
+
+
+@app.command()
+@reports_errors
+def sync() -> None:
+    """Write featurizers/NAME/inputs.yaml for every featurizer in params.yaml (spam repro does it too).
+
+    dvc.yaml takes each featurize stage's deps from that file (stages/common/featurize_inputs.py): run this
+    after adding a featurizer under `featurize`, or changing a concat featurizer's parts, before plain
+    `dvc repro` or `dvc exp run`. Example: spam sync
+    """
+    from stages.common.params import load_params
+
+    if not report_synced(load_params(PARAMS_FILE)):
+        typer.echo("featurizers/: every inputs.yaml is current")
+
+
+def report_synced(params: Params) -> list[str]:
+    """Bring featurizers/ in step with params.yaml; one line per change (none when nothing changed)."""
+    from stages.common.featurize_inputs import sync_inputs
+
+    changed = sync_inputs(params)
+    for name in changed:
+        if name.startswith("-"):
+            typer.echo(f"removed featurizers/{name[1:]}: params.yaml no longer defines it")
+        else:
+            typer.echo(f"wrote featurizers/{name}/inputs.yaml (what featurize@{name} reads)")
+    return changed
 
 
 @app.command()
