@@ -29,7 +29,8 @@ import pandas as pd
 import torch
 import typer
 
-from stages.common.encoders import cpu_has_amx, encode, load_encoder, offline_copy
+from stages.common.encoders import cpu_has_amx, encode, load_encoder
+from stages.common.model_sources import offline_copy
 from stages.common.params import EncoderParams, load_params
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

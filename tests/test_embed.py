@@ -19,9 +19,9 @@ from stages.common.encoders import (
     hidden_size,
     load_encoder,
     resolve_dtype,
-    resolve_model,
 )
 from stages.common.errors import StageError
+from stages.common.model_sources import resolve_model
 from stages.common.params import EncoderParams
 from tests.tiny_models import WORDS, save_tiny_bart, save_tiny_bert
 

@@ -54,7 +54,8 @@ def test_without_ray_the_engine_names_the_extra_to_install(monkeypatch):
 
 def test_an_encoder_actor_encodes_its_batches_as_the_local_engine_does(tmp_path):
     """The actor Ray Data runs is plain Python: the same model load and `encode` as the local engine."""
-    from stages.common.encoders import encode, load_encoder, resolve_model
+    from stages.common.encoders import encode, load_encoder
+    from stages.common.model_sources import resolve_model
     from stages.common.params import EncoderParams
     from stages.common.ray_engine import EncoderActor
     from tests.tiny_models import save_tiny_bert

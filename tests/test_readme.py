@@ -130,5 +130,5 @@ def test_readme_own_messages_commands_run_offline(tmp_path):
 def test_readme_names_hf_download_not_huggingface_cli():
     text = (ROOT / "README.md").read_text()
     assert "huggingface-cli" not in text and "hf download" in text
-    assert "huggingface-cli" not in Path(ROOT / "stages" / "common" / "encoders.py").read_text()
+    assert "huggingface-cli" not in Path(ROOT / "stages" / "common" / "model_sources.py").read_text()
     assert "huggingface-cli" not in Path(ROOT / "stages" / "user" / "spam.py").read_text()

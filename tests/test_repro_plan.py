@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stages.common.params import load_params
-from stages.user.repro_plan import plan_repro, remote_worth_pulling
+from stages.user.repro_plan import dvc_project, plan_repro, remote_worth_pulling
 from tests.sample_project import copy_project
 
 
@@ -18,7 +18,8 @@ def test_a_concat_built_on_a_left_out_encoder_is_left_out_with_it(tmp_path, monk
     params = load_params()
     assert params.concat_parts() == {"bow_bart": ["bow", "bart"]}
 
-    plan = plan_repro(["bart"], concats=params.concat_parts())
+    with dvc_project() as repo:
+        plan = plan_repro(repo, ["bart"], concats=params.concat_parts())
 
     assert plan.left_out == ["bart"] and plan.built_on_left_out == ["bow_bart"]
     assert {"featurize@bow_bart", "train@bow_bart", "evaluate@bow_bart", "compare", "report"} <= set(plan.waiting)

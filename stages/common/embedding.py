@@ -43,8 +43,8 @@ def embed(
         load_encoder,
         pick_device,
         resolve_dtype,
-        resolve_model,
     )
+    from stages.common.model_sources import resolve_model
 
     source = resolve_model(params, featurizer)
     cache = EmbeddingCache(cache_root, encoder_cache_key(params, source), hidden_size(source))

@@ -129,18 +129,11 @@ def remote_worth_pulling() -> bool:
     return any(path.is_file() for path in Path(url).rglob("*"))  # stops at the first file
 
 
-def outputs_missing(root: str = ".") -> bool:
+def outputs_missing(repo) -> bool:
     """Whether an output that dvc.lock records is not here: only then can a run need the remote (an
     unreachable ssh:// remote made `dvc repro --pull` fail on a project with every output here)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(root) as repo:
-            outs = [out for stage in repo.index.stages for out in stage.outs if out.use_cache]
-            return any(out.hash_info.value and not out.exists for out in outs)
-    except DvcException as exc:
-        raise StageError(str(exc)) from None
+    outs = [out for stage in repo.index.stages for out in stage.outs if out.use_cache]
+    return any(out.hash_info.value and not out.exists for out in outs)
 
 
 def unanswered_remote(deadline: float = REMOTE_DEADLINE) -> str | None:
@@ -203,10 +196,29 @@ def _plan(
     return plan
 
 
+@contextlib.contextmanager
+def dvc_project(root: str = "."):
+    """DVC's Repo of the project, under DVC's own lock (its stage checks require it); DVC's errors as one
+    StageError line. spam repro asks all its questions in one of these, then lets `dvc repro` run."""
+    from dvc.exceptions import DvcException, NotDvcRepoError
+    from dvc.lock import LockError
+    from dvc.repo import Repo, lock_repo
+
+    try:
+        with Repo(root) as repo, lock_repo(repo):
+            yield repo
+    except LockError as exc:
+        raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
+    except NotDvcRepoError as exc:
+        raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
+    except DvcException as exc:  # e.g. a broken .dvc/config: DVC's message names it
+        raise StageError(str(exc)) from None
+
+
 def plan_repro(
+    repo,
     unloadable: list[str],
     targets: list[str] | None = None,
-    root: str = ".",
     concats: dict[str, list[str]] | None = None,
     pull: bool = True,
 ) -> ReproPlan:
@@ -218,16 +230,25 @@ def plan_repro(
     """
     if not unloadable:
         return ReproPlan(targets=list(targets or []))
-    from dvc.exceptions import DvcException, NotDvcRepoError
-    from dvc.lock import LockError
-    from dvc.repo import Repo, lock_repo
+    return _plan(repo, unloadable, list(targets or []), dict(concats or {}), pull)
 
-    try:
-        with Repo(root) as repo, lock_repo(repo):  # DVC's own lock: its stage checks require it
-            return _plan(repo, unloadable, list(targets or []), dict(concats or {}), pull)
-    except LockError as exc:
-        raise StageError(f"{exc}; wait for the other dvc command in this project to finish") from None
-    except NotDvcRepoError as exc:
-        raise StageError(f"{exc}: run spam repro in the project's folder, where dvc.yaml is") from None
-    except DvcException as exc:  # e.g. a broken .dvc/config: DVC's message names it
-        raise StageError(str(exc)) from None
+
+def nothing_to_run(repo, plan: ReproPlan) -> bool:
+    """True when `dvc repro` would run nothing: every stage it would reach (the plan's targets and what they
+    depend on; all stages when there are none) is unchanged, outputs here included. With encoders left out,
+    compare and report (run alone afterwards) must be unchanged too. DVC's own check, as `dvc status`."""
+    import networkx as nx
+    from dvc.stage import PipelineStage
+
+    graph = repo.index.graph
+    stages = [s for s in graph if isinstance(s, PipelineStage)]
+    if plan.targets:
+        chosen = {s for s in stages if s.addressing in plan.targets}
+        if len(chosen) < len(set(plan.targets)):  # a target that is no stage name: let dvc say so
+            return False
+        reached = chosen | {s for stage in chosen for s in nx.descendants(graph, stage)}
+    else:
+        reached = set(stages)
+    if plan.left_out:
+        reached |= {s for s in stages if s.addressing in ("compare", "report")}
+    return not any(stage.changed() for stage in reached if isinstance(stage, PipelineStage))

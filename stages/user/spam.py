@@ -63,7 +63,7 @@ app = typer.Typer(
 
 def unavailable_encoders(params: Params) -> list[str]:
     """Featurizers whose model is neither local, nor cached, nor reachable on the hub (checked once)."""
-    from stages.common.encoders import hub_reachable, model_available
+    from stages.common.model_sources import hub_reachable, model_available
     from stages.common.params import EncoderParams
 
     dense = {name: params.featurize[name] for name in params.featurizers}
@@ -97,6 +97,8 @@ def repro(
     from stages.common.sources import check_sources_dir
     from stages.user.repro_plan import (
         REMOTE_DEADLINE,
+        dvc_project,
+        nothing_to_run,
         outputs_missing,
         plan_repro,
         remote_worth_pulling,
@@ -107,15 +109,18 @@ def repro(
     params = load_params(PARAMS_FILE)
     report_synced(params)
     concats = params.concat_parts()
-    # The remote is asked only when an output is missing here, and must answer within REMOTE_DEADLINE
-    pull = remote_worth_pulling() and outputs_missing()
-    if pull and (silent := unanswered_remote()):
-        typer.echo(
-            f"note: the DVC remote ({silent}) did not answer within {REMOTE_DEADLINE:g} s: running without pulling, "
-            "so missing outputs are rebuilt here"
-        )
-        pull = False
-    plan = plan_repro(unavailable_encoders(params), targets, concats=concats, pull=pull)
+    with dvc_project() as repo:  # every question in one DVC session; `dvc repro` starts after it
+        # The remote is asked only when an output is missing here, and must answer within REMOTE_DEADLINE
+        pull = remote_worth_pulling() and outputs_missing(repo)
+        if pull and (silent := unanswered_remote()):
+            typer.echo(
+                f"note: the DVC remote ({silent}) did not answer within {REMOTE_DEADLINE:g} s: running without "
+                "pulling, so missing outputs are rebuilt here"
+            )
+            pull = False
+        plan = plan_repro(repo, unavailable_encoders(params), targets, concats=concats, pull=pull)
+        # What `dvc repro` would then find (a no-op costs one DVC start, not three)
+        up_to_date = not force and not pull and nothing_to_run(repo, plan)
     if plan.pulled:
         typer.echo(f"note: {', '.join(plan.pulled)}: model not loadable here, vectors pulled from the DVC remote")
     if plan.left_out:
@@ -128,10 +133,16 @@ def repro(
             raise StageError(f"{blocked[0]} needs {', '.join(plan.left_out)}, which cannot run here. {advice}")
         aggregates = [stage for stage in plan.waiting if "@" not in stage]
         built_on = f" and {', '.join(plan.built_on_left_out)}, built on them" if plan.built_on_left_out else ""
+        partial = f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)"
         typer.echo(
             f"note: left out {', '.join(plan.left_out)} (model not loadable offline, vectors neither here nor on "
             f"the DVC remote){built_on}; {' and '.join(aggregates)} cover the rest, marked partial. {advice}"
         )
+    if up_to_date:
+        typer.echo("Data and pipelines are up to date.")  # DVC's words for the same finding
+        if plan.left_out:
+            typer.echo(partial)
+        return
     # --pull: a stage whose only change is missing outputs takes them from the DVC remote instead of running
     command = [*DVC, "repro", *(["--pull"] if pull else []), *plan.targets, *(["--force"] if force else [])]
     sys.stdout.flush()
@@ -145,7 +156,7 @@ def repro(
     aggregates_alone = [*DVC, "repro", "--single-item", "compare", "report", *(["--force"] if force else [])]
     if code := run_in_foreground(aggregates_alone):
         raise typer.Exit(code)
-    typer.echo(f"note: a partial run: {', '.join(dropped)} left out (see the first note for how to add them)")
+    typer.echo(partial)
 
 
 @app.command()
