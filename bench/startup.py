@@ -32,7 +32,7 @@ def stage_modules() -> list[str]:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     modules = []
     for stage in stages.values():
-        words = shlex.split(stage["cmd"])
+        words = shlex.split((stage.get("do") or stage)["cmd"])  # a foreach stage keeps it under `do`
         module = words[words.index("-m") + 1]
         if module not in modules:
             modules.append(module)
