@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stages.common.errors import StageError
+from stages.common.ray_engine import check_ray_address
 from tests.conftest import featurize_process, finish, tiny_encoder_workdir
 
 ray = pytest.importorskip("ray", reason='the ray extra: pip install -e ".[ray]"')
@@ -137,3 +140,14 @@ def test_an_unreachable_ray_address_is_one_error_line_naming_it():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "RAY_ADDRESS=127.0.0.1:1" in errors[0], done.stdout + done.stderr
+
+
+def test_a_ray_address_that_accepts_and_stays_silent_is_one_error_within_the_deadline():
+    """A port that accepts and never answers (a firewall's tarpit, another program) held ray.init without end:
+    the gRPC greeting gets no reply in time. The real head above answers it (the kill -9 test joins it)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(StageError, match=rf"RAY_ADDRESS={address} \(no answer in 0.5 s\)"):
+            check_ray_address(address, deadline=0.5)

@@ -30,7 +30,7 @@ from stages.common.params import EncoderParams
 INSTALL = 'pip install -e ".[ray]"'
 BATCHES_PER_ACTOR = 4
 OBJECT_STORE_BYTES = 512 * 2**20  # texts and vectors in flight only; Ray's default takes 30 % of the RAM
-JOIN_DEADLINE = 10.0  # seconds RAY_ADDRESS's host:port gets to accept; ray.init itself retried past 240 s
+JOIN_DEADLINE = 10.0  # seconds RAY_ADDRESS's host:port gets to accept and answer; ray.init retried past 240 s
 
 
 class EncoderActor:
@@ -83,20 +83,30 @@ def ray_session() -> Iterator[object]:
         ray.shutdown()
 
 
+# An HTTP/2 client's first bytes (the preface, then an empty SETTINGS frame): Ray's GCS and Ray Client speak
+# gRPC, whose server answers them with its own SETTINGS frame at once. One that accepts and stays silent
+# would hold ray.init without a deadline.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
 def check_ray_address(address: str, deadline: float = JOIN_DEADLINE) -> None:
-    """A StageError naming RAY_ADDRESS when its host:port does not accept a connection within `deadline`
-    seconds. `auto`, `local` and empty (start one here) are left to Ray."""
+    """A StageError naming RAY_ADDRESS when its host:port does not accept a connection and answer an HTTP/2
+    greeting within `deadline` seconds. `auto`, `local` and empty (start one here) are left to Ray."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=deadline).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=deadline) as sock:
+            sock.sendall(HTTP2_PREFACE)
+            answered = bool(sock.recv(9))
+        reason = None if answered else "it closed the connection: no Ray there"
     except OSError as exc:  # refused, unreachable, unknown host, or no answer in time
         reason = f"no answer in {deadline:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+    if reason:
         raise StageError(
             f"cannot join the Ray cluster at RAY_ADDRESS={address} ({reason}): start it there "
             "(`ray start --head`, docs/ray.md), or unset RAY_ADDRESS to start a local Ray"
-        ) from None
+        )
 
 
 def pool_size(ray) -> tuple[int, float, int]:
