@@ -24,6 +24,6 @@ def test_split_is_stratified_disjoint_and_deterministic():
     assert not first.equals(split_messages(table, SplitParams(seed=1)))
 
 
-def test_too_few_messages_to_stratify_is_a_clear_error():
-    with pytest.raises(StageError, match="cannot split 5 messages"):
+def test_too_few_messages_for_every_part_to_have_both_classes_is_refused():
+    with pytest.raises(StageError, match="split refused: val has no spam"):
         split_messages(messages(4, 1), SplitParams())
