@@ -1,13 +1,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stages.common.errors import StageError
+from stages.common.layout import GROUPS_FILE
 from stages.common.near_duplicates import group_near_duplicates
 from stages.common.params import SplitParams
 from stages.split import group_labels, read_groups, split_messages
+from tests.conftest import ROOT
 
 
 def messages(n_ham: int, n_spam: int) -> pd.DataFrame:
@@ -128,3 +131,11 @@ def test_read_groups_refuses_a_file_of_other_messages(tmp_path):
         read_groups(path, table["id"])
     pd.DataFrame({"id": table["id"][::-1], "group": ["g"] * 15}).to_parquet(path)
     assert (read_groups(path, table["id"]) == "g").all()
+
+
+def test_dvc_yaml_passes_the_groups_from_prepare_to_split():
+    """A grouping change must rerun split: prepare writes GROUPS_FILE, split depends on it and reads it."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    groups = GROUPS_FILE.as_posix()
+    assert groups in stages["prepare"]["outs"] and groups in stages["prepare"]["cmd"].split()
+    assert groups in stages["split"]["deps"] and groups in stages["split"]["cmd"].split()
