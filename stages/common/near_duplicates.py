@@ -123,10 +123,10 @@ def lsh_buckets(rows: np.ndarray, bands: int, per_band: int) -> Iterator[np.ndar
         block = np.ascontiguousarray(rows[:, band * per_band : (band + 1) * per_band])
         keys = block.view(np.dtype((np.void, block.dtype.itemsize * per_band))).ravel()
         order = np.argsort(keys, kind="stable")
-        boundaries = np.flatnonzero(keys[order][1:] != keys[order][:-1]) + 1
-        for bucket in np.split(order, boundaries):
-            if len(bucket) > 1:
-                yield bucket
+        starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+            yield order[start:end]
 
 
 def link_similar(keys: Sequence[str], links: UnionFind, threshold: float, shingle_size: int, num_perm: int) -> None:
