@@ -74,11 +74,23 @@ def part_sizes(per_label: dict[int, int], params: SplitParams) -> dict[int, tupl
 
 
 def assign_parts(sizes: np.ndarray, test: int, val: int) -> np.ndarray:
-    """The part of each group of one label, laid end to end in this (shuffled) order: the first `test`
-    messages' worth to test, the next `val` to val, the rest to train; a group goes where its midpoint falls,
-    so a group of n moves a part's size by at most n / 2."""
+    """The part of each group of one label, given in a shuffled order, so that test gets `test` messages,
+    val `val` and train the rest, or as near as whole groups allow.
+
+    Groups of 2+ go where their midpoint falls when all are laid end to end (test, then val, then train), so
+    a campaign is as likely to be tested on as any message; the single messages then fill each part to its
+    size, in the same shuffled order.
+    """
     twice_middle = 2 * (np.cumsum(sizes) - sizes) + sizes
-    return np.select([twice_middle < 2 * test, twice_middle < 2 * (test + val)], ["test", "val"], "train")
+    parts = np.select([twice_middle < 2 * test, twice_middle < 2 * (test + val)], ["test", "val"], "train")
+    grouped = sizes > 1
+    test_left = max(test - int(sizes[grouped & (parts == "test")].sum()), 0)
+    val_left = max(val - int(sizes[grouped & (parts == "val")].sum()), 0)
+    single = np.flatnonzero(~grouped)
+    parts[single] = "train"
+    parts[single[:test_left]] = "test"
+    parts[single[test_left : test_left + val_left]] = "val"
+    return parts
 
 
 def split_messages(messages: pd.DataFrame, params: SplitParams, groups: pd.Series | None = None) -> pd.DataFrame:

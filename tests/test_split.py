@@ -5,12 +5,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stages import prepare
 from stages.common.errors import StageError
 from stages.common.layout import GROUPS_FILE
 from stages.common.near_duplicates import group_near_duplicates
-from stages.common.params import SplitParams
+from stages.common.params import NearDuplicateParams, SplitParams
 from stages.split import group_labels, read_groups, split_messages
-from tests.conftest import ROOT
+from tests.conftest import ROOT, VENDORED
 
 
 def messages(n_ham: int, n_spam: int) -> pd.DataFrame:
@@ -139,3 +140,13 @@ def test_dvc_yaml_passes_the_groups_from_prepare_to_split():
     groups = GROUPS_FILE.as_posix()
     assert groups in stages["prepare"]["outs"] and groups in stages["prepare"]["cmd"].split()
     assert groups in stages["split"]["deps"] and groups in stages["split"]["cmd"].split()
+
+
+def test_real_collection_keeps_its_groups_whole_and_its_part_sizes():
+    table, located, _ = prepare.located_messages([("", prepare.parse_collection(VENDORED.read_bytes()))], "error")
+    groups, _ = prepare.near_duplicate_groups(table, located, NearDuplicateParams())
+    split = split_messages(table, SplitParams(), groups["group"])
+    assert (parts_of_groups(split, groups["group"]) == 1).all()
+    counts = split.merge(table).groupby("split", observed=True)["label"].agg(["size", "sum"])
+    # the single messages fill each part to the sizes an ungrouped stratified split has
+    assert counts.loc[["train", "val", "test"]].to_numpy().tolist() == [[3619, 457], [776, 98], [776, 98]]
