@@ -17,6 +17,7 @@ from stages.common.cli import MessagesOption, reports_errors, stage_app
 from stages.common.figures import pyplot, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.layout import MESSAGES_FILE, SUMMARY_FILE
+from stages.common.near_duplicates import COUNTS, describe_counts
 from stages.common.params import ExploreParams, load_params
 
 app = stage_app(__doc__)
@@ -58,6 +59,10 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
         "bad_lines": summary["bad_lines"],
         "messages": int(len(messages)),
         "classes": per_class,
+        # prepare's near-duplicate counts (absent from a summary written before it grouped them)
+        "near_duplicates": {key: summary["near_duplicates"][key] for key in COUNTS}
+        if "near_duplicates" in summary
+        else None,
     }
 
 
@@ -98,6 +103,7 @@ def markdown_report(facts: dict) -> str:
         f"duplicates dropped: {facts['messages']:,} messages, {ham['messages']:,} ham ({ham['share']:.1%}) and "
         f"{spam['messages']:,} spam ({spam['share']:.1%}). A model that always says ham is right "
         f"{ham['share']:.1%} of the time, so accuracy alone says little: look at recall, F1 and MCC.",
+        *(["", sentence] if (sentence := describe_counts(facts.get("near_duplicates"))) else []),
         "",
         "![class balance](explore/class_balance.png)",
         "",

@@ -10,14 +10,16 @@ import hashlib
 import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError, clip
 from stages.common.io import write_json, write_parquet
-from stages.common.layout import MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
-from stages.common.params import PrepareParams, load_params
+from stages.common.layout import GROUPS_FILE, MESSAGES_FILE, RAW_FILE, SUMMARY_FILE
+from stages.common.near_duplicates import group_near_duplicates
+from stages.common.params import NearDuplicateParams, PrepareParams, load_params
 from stages.common.sources import (
     BadLine,
     Parsed,
@@ -31,6 +33,7 @@ from stages.common.sources import (
 app = stage_app(__doc__)
 
 LABELS = {"ham": 0, "spam": 1}
+MAX_TWINS_SHOWN = 20  # cross-source near-twins listed in the summary (all are counted)
 
 
 def parse_collection(raw: bytes) -> Parsed:
@@ -125,6 +128,16 @@ def prepare_parts(
 
     Entities are decoded before duplicates are dropped, so `a &amp; b` and `a & b` count as one text.
     """
+    table, _, summary = located_messages(parts, on_bad_line, decode_html_entities)
+    return table, summary
+
+
+def located_messages(
+    parts: list[tuple[str, Parsed]], on_bad_line: str, decode_html_entities: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """prepare_parts' table and summary, and between them each kept message's (source, line): what names
+    a near-twin in the summary. The table is what messages.parquet holds, nothing more, so that the encoders
+    (which depend on it) rerun only when a message changes."""
     if not parts:
         raise StageError("no messages: nothing to prepare (prepare.collection is false and no source file)")
     if decode_html_entities:
@@ -163,7 +176,51 @@ def prepare_parts(
             name: {"rows": len(p.messages), "bad_lines": len(p.bad_lines), "blank_lines": p.blank_lines}
             for name, p in parts
         }
-    return table, summary
+    return table, unique[["source", "line"]].reset_index(drop=True), summary
+
+
+def where(source: str, line: int) -> str:
+    return f"{source} line {line}" if source else f"line {line}"
+
+
+def near_duplicate_groups(
+    table: pd.DataFrame, located: pd.DataFrame, params: NearDuplicateParams
+) -> tuple[pd.DataFrame, dict]:
+    """(id, group) for every message, group being the smallest id of its near-duplicate group (its own id
+    when alone), and the summary's counts: groups of 2+, the messages in them, the largest, and the
+    cross-source twins.
+
+    A cross-source twin is a message whose group's first message (in read order: the collection, then
+    prepare.sources in order) comes from another file: a "new" message an added source brought that the
+    data already had in another spelling (Kaggle's spam.csv writes the collection's `I‘m` as `I?m`).
+    """
+    grouping = group_near_duplicates(
+        table["id"].tolist(),
+        table["text"].tolist(),
+        params.method,
+        params.threshold,
+        params.shingle_size,
+        params.num_perm,
+    )
+    groups = pd.DataFrame({"id": table["id"], "group": grouping.groups})
+    sizes = grouping.sizes()
+    first = groups.reset_index().groupby("group", sort=False)["index"].transform("min").to_numpy()
+    sources = located["source"].to_numpy()
+    twin = sources != sources[first]  # False for a message alone: it is its group's first
+    examples = [
+        f"{where(located['source'][i], located['line'][i])} {clip(table['text'][i], 80)!r} twins "
+        f"{where(located['source'][j], located['line'][j])} {clip(table['text'][j], 80)!r}"
+        for i, j in zip(np.flatnonzero(twin)[:MAX_TWINS_SHOWN], first[twin][:MAX_TWINS_SHOWN], strict=True)
+    ]
+    summary = {
+        "method": params.method,
+        "groups": len(sizes),  # of 2 or more messages
+        "messages_in_groups": sum(sizes.values()),
+        "largest_group": max(sizes.values(), default=1),
+        "cross_source_twins": int(twin.sum()),
+        "cross_source_examples": examples,
+    }
+    return groups, summary
 
 
 def read_parts(raw_file: Path, params: PrepareParams) -> list[tuple[str, Parsed]]:
@@ -191,22 +248,29 @@ def main(
     raw_file: Path = typer.Argument(RAW_FILE),
     output: Path = typer.Argument(MESSAGES_FILE),
     summary_file: Path = typer.Argument(SUMMARY_FILE),
+    groups_file: Path = typer.Argument(GROUPS_FILE),
 ) -> None:
-    """Validate, decode HTML entities in and deduplicate RAW_FILE and prepare.sources into OUTPUT (Parquet).
+    """Validate, decode HTML entities in and deduplicate RAW_FILE and prepare.sources into OUTPUT (Parquet),
+    and group its near-duplicates into GROUPS_FILE (Parquet: id, group), which split keeps together.
 
     RAW_FILE is the bundled collection (read when prepare.collection is true); prepare.sources name more
     files inside data/sources/ (CSV, TSV, JSONL, Parquet): see docs/data.md.
     """
     params = load_params().prepare
     parts = read_parts(raw_file, params)
-    table, summary = prepare_parts(parts, params.on_bad_line, params.decode_html_entities)
+    table, located, summary = located_messages(parts, params.on_bad_line, params.decode_html_entities)
+    # A file of its own: a change to prepare.near_duplicates reruns split, not the encoders (which read messages)
+    groups, summary["near_duplicates"] = near_duplicate_groups(table, located, params.near_duplicates)
     write_parquet(table, output)
+    write_parquet(groups, groups_file)
     write_json(summary_file, summary)
+    near = summary["near_duplicates"]
     typer.echo(
         f"wrote {output}: {summary['messages']:,} messages ({summary['spam']:,} spam); decoded HTML entities in "
         f"{summary['html_entities_decoded']:,} lines; dropped "
         f"{summary['duplicates_dropped']:,} duplicates, {summary['bad_lines']:,} bad "
-        f"and {summary['blank_lines']:,} blank lines"
+        f"and {summary['blank_lines']:,} blank lines; wrote {groups_file}: {near['groups']:,} near-duplicate "
+        f"groups of {near['messages_in_groups']:,} messages ({near['cross_source_twins']:,} cross-source twins)"
     )
 
 

@@ -17,6 +17,7 @@ from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, s
 from stages.common.comparison import SUMMARY_HEADER, Comparison, diff_header, diff_rows, summary_rows
 from stages.common.errors import printable
 from stages.common.io import read_json, write_bytes
+from stages.common.near_duplicates import describe_counts
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
@@ -96,6 +97,7 @@ def explore_section(facts: dict, reports: Path) -> str:
         "<h2>The data</h2>",
         f"<p>{facts['lines_read']:,} lines read, HTML entities decoded in {facts['html_entities_decoded']:,} lines, "
         f"{facts['duplicates_dropped']:,} exact duplicates dropped: {facts['messages']:,} messages.</p>",
+        *([f"<p>{html.escape(sentence)}</p>"] if (sentence := describe_counts(facts.get("near_duplicates"))) else []),
         table(["class", "messages", "share", "median characters", "median words"], rows),
         '<div class="figures">'
         + "".join(image(explore / f"{figure}.png", figure) for figure in ("class_balance", "lengths"))

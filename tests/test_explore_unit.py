@@ -56,3 +56,13 @@ def test_markdown_states_the_balance_and_lists_the_words(facts):
     assert "6 messages, 3 ham (50.0%) and 3 spam (50.0%)" in text
     assert "- **spam**: free (3), prize (3)" in text
     assert "| ham | 3 | 17 |" in text
+
+
+def test_near_duplicate_counts_pass_from_prepare_to_the_reports():
+    near = {"groups": 2, "messages_in_groups": 5, "largest_group": 3, "cross_source_twins": 1}
+    summary = SUMMARY | {"near_duplicates": near | {"method": "minhash", "cross_source_examples": ["x"]}}
+    facts = describe_messages(MESSAGES, summary, ExploreParams(top_tokens=2, examples=2, seed=0))
+    assert facts["near_duplicates"] == near  # the counts, not the examples
+    assert "5 messages are near-duplicates in 2 groups (largest 3; 1 near-twins" in markdown_report(facts)
+    older = describe_messages(MESSAGES, SUMMARY, ExploreParams(top_tokens=2, examples=2, seed=0))
+    assert older["near_duplicates"] is None and "near-duplicates" not in markdown_report(older)

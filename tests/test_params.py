@@ -32,6 +32,13 @@ def test_project_params_are_valid():
         (lambda p: p["featurize"]["bow"].update(ngram_range=[3, 1]), "featurize.bow"),
         (lambda p: p["download"].update(sha256="abc"), "download.sha256"),
         (lambda p: p.pop("download"), "download"),
+        (lambda p: p["prepare"]["near_duplicates"].update(threshold=0.1), "prepare.near_duplicates.threshold"),
+        (lambda p: p["prepare"]["near_duplicates"].update(threshold=1.5), "prepare.near_duplicates.threshold"),
+        (lambda p: p["prepare"]["near_duplicates"].update(shingle_size=1), "prepare.near_duplicates.shingle_size"),
+        (lambda p: p["prepare"]["near_duplicates"].update(num_perm=8), "prepare.near_duplicates.num_perm"),
+        (lambda p: p["prepare"]["near_duplicates"].update(num_perm=64.0), "prepare.near_duplicates.num_perm"),
+        (lambda p: p["prepare"]["near_duplicates"].update(method="simhash"), "prepare.near_duplicates.method"),
+        (lambda p: p["prepare"]["near_duplicates"].update(theshold=0.6), "prepare.near_duplicates.theshold"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, change, key):

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -6,6 +8,7 @@ from typer.testing import CliRunner
 
 from stages import prepare
 from stages.common.errors import StageError
+from stages.common.params import NearDuplicateParams, PrepareParams, SourceParams
 from tests.conftest import VENDORED, real_params, write_params
 
 
@@ -135,3 +138,58 @@ def test_very_long_line_is_accepted():
     text = "a" * 1_000_000
     table, _ = prepare.prepare_messages(f"spam\t{text}\n".encode(), "error")
     assert table["text"][0] == text
+
+
+def test_cli_writes_near_duplicate_groups_and_their_counts(in_tmp):
+    raw = in_tmp / "raw.txt"
+    raw.write_bytes(
+        b"ham\tOk lar...\nham\tok lar\nham\tok\nspam\tWIN a prize call 0906123\nspam\twin a PRIZE call 0800999\n"
+    )
+    result = CliRunner().invoke(prepare.app, [str(raw), "out/m.parquet", "out/summary.json", "out/groups.parquet"])
+    assert result.exit_code == 0, result.output
+    messages = pd.read_parquet(in_tmp / "out/m.parquet")
+    groups = pd.read_parquet(in_tmp / "out/groups.parquet")
+    assert list(groups.columns) == ["id", "group"] and groups["id"].tolist() == messages["id"].tolist()
+    ids = messages["id"].tolist()
+    assert groups["group"].tolist() == [min(ids[:2])] * 2 + [ids[2]] + [min(ids[3:])] * 2  # "ok" alone
+    near = json.loads((in_tmp / "out/summary.json").read_text())["near_duplicates"]
+    assert near == {
+        "method": "minhash",
+        "groups": 2,
+        "messages_in_groups": 4,
+        "largest_group": 2,
+        "cross_source_twins": 0,
+        "cross_source_examples": [],
+    }
+    assert "2 near-duplicate groups of 4 messages" in result.output
+
+
+def test_real_collection_near_duplicate_counts():
+    parts = [("", prepare.parse_collection(VENDORED.read_bytes()))]
+    table, located, _ = prepare.located_messages(parts, "error")
+    groups, near = prepare.near_duplicate_groups(table, located, NearDuplicateParams())
+    assert (near["groups"], near["messages_in_groups"], near["largest_group"]) == (162, 464, 14)
+    assert groups["id"].tolist() == table["id"].tolist() and (groups["group"] <= groups["id"]).all()
+    _, exact = prepare.near_duplicate_groups(table, located, NearDuplicateParams(method="normalised"))
+    assert (exact["groups"], exact["messages_in_groups"], exact["largest_group"]) == (40, 83, 4)
+
+
+def test_cross_source_twins_name_file_line_and_the_message_they_twin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    kaggle = tmp_path / "data/sources/kaggle"
+    kaggle.mkdir(parents=True)
+    # Kaggle's spam.csv (latin-1) writes the collection's `I‘m` as `I?m`; rows 2 and 3 are new
+    (kaggle / "spam.csv").write_bytes(
+        b"v1,v2\nham,I?m going to try for 2 months ha ha only joking\nham,brand new message here\n"
+        b"ham,Brand new message here!!\n"
+    )
+    params = PrepareParams(
+        sources=[SourceParams(files="data/sources/kaggle/*.csv", format="csv", text="v2", label="v1")]
+    )
+    table, located, _ = prepare.located_messages(prepare.read_parts(VENDORED, params), "error")
+    _, near = prepare.near_duplicate_groups(table, located, params.near_duplicates)
+    assert near["cross_source_twins"] == 1  # the new pair twins each other, inside one file
+    assert near["cross_source_examples"] == [
+        "data/sources/kaggle/spam.csv line 2 'I?m going to try for 2 months ha ha only joking' twins "
+        f"{VENDORED.as_posix()} line 22 'I‘m going to try for 2 months ha ha only joking'"
+    ]

@@ -49,3 +49,12 @@ def test_missing_pieces_are_named_and_text_is_escaped(tmp_path):
     assert "<blockquote>WIN\\x1b[1G\\u202e!</blockquote>" in page  # ESC and a bidi override shown, not obeyed
     assert "\x1b" not in page and "\u202e" not in page
     assert 'id="cars"' not in page and 'id="fahrenheit"' not in page  # lessons not run: no empty sections
+
+
+def test_the_data_section_shows_the_near_duplicate_counts(tmp_path):
+    near = {"groups": 162, "messages_in_groups": 464, "largest_group": 14, "cross_source_twins": 0}
+    directory = reports_dir(tmp_path, [])
+    (directory / "explore.json").write_text(json.dumps(FACTS | {"near_duplicates": near}))
+    page = render_index(directory, ["bow"])
+    assert "<p>464 messages are near-duplicates in 162 groups (largest 14; 0 near-twins across source files)" in page
+    assert "near-duplicates" not in render_index(reports_dir(tmp_path, []), ["bow"])  # an older explore.json

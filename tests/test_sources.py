@@ -207,7 +207,7 @@ def test_no_source_at_all_is_refused():
 @pytest.mark.slow
 def test_adding_k_messages_reruns_prepare_and_encodes_exactly_k(tmp_path):
     """Through DVC: a new file in data/sources/new/ reruns prepare, and the encoder embeds only its k texts."""
-    from tests.sample_project import copy_project, ran_stages, run
+    from tests.sample_project import copy_project, ran_stages, run, set_param
     from tests.tiny_models import save_tiny_bert
 
     project = copy_project(
@@ -221,7 +221,7 @@ def test_adding_k_messages_reruns_prepare_and_encodes_exactly_k(tmp_path):
     shutil.copy(NEW_SAMPLE, project / "data/sources/new/2026-11-27.csv")
     k = len(NEW_SAMPLE.read_text().splitlines()) - 1
     second = run(project, "dvc", "repro", "featurize@bert")
-    assert {"prepare", "split", "featurize@bert"} <= ran_stages(second)
+    assert {"prepare", "featurize@bert"} <= ran_stages(second)  # an encoder does not read the split
     assert (
         f"bert: {len(pd.read_parquet(project / 'data/prepared/messages.parquet')) - k:,} cache hits, {k} to encode"
         in second
@@ -232,6 +232,13 @@ def test_adding_k_messages_reruns_prepare_and_encodes_exactly_k(tmp_path):
     third = run(project, "dvc", "repro", "featurize@bert")
     assert "36 to encode" in third
     assert "Running stage" not in run(project, "dvc", "repro", "featurize@bert")
+    # A grouping param reruns prepare and split; messages.parquet is unchanged, so the encoder is not rerun
+    groups_before = pd.read_parquet(project / "data/prepared/groups.parquet")
+    set_param(project, "prepare.near_duplicates.method", "normalised")
+    fourth = run(project, "dvc", "repro", "featurize@bert", "split")
+    assert {"prepare", "split"} <= ran_stages(fourth) and "featurize@bert" not in ran_stages(fourth)
+    groups_after = pd.read_parquet(project / "data/prepared/groups.parquet")
+    assert groups_after["id"].equals(groups_before["id"]) and not groups_after["group"].equals(groups_before["group"])
 
 
 # Bad input that used to crash prepare with a traceback or slip into the training texts (issue 24): each is

@@ -11,6 +11,7 @@ PARAMS_FILE = Path("params.yaml")
 RAW_FILE = Path("data/raw/SMSSpamCollection")  # download writes it, prepare reads it
 MESSAGES_FILE = Path("data/prepared/messages.parquet")  # prepare: id, text, label
 SUMMARY_FILE = Path("data/prepared/summary.json")  # prepare: lines read, duplicates dropped, ...
+GROUPS_FILE = Path("data/prepared/groups.parquet")  # prepare: id, group (near-duplicates split keeps together)
 SPLIT_FILE = Path("data/split/split.parquet")  # split: id, split
 SPLITS = ("train", "val", "test")  # the names in SPLIT_FILE's split column
 CARS_LISTINGS, CARS_SUMMARY = Path("data/cars/listings.parquet"), Path("data/cars/summary.json")  # cars_prepare

@@ -89,12 +89,25 @@ class SourceParams(Strict):
         return self
 
 
+class NearDuplicateParams(Strict):
+    """Which messages split keeps together (stages/common/near_duplicates.py, docs/data.md#near-duplicates)."""
+
+    # normalised: texts equal once NFKC-casefolded to letters and digits; minhash: those, and texts whose
+    # character shingles (digit runs as one 0) have an exact Jaccard similarity >= threshold
+    method: Literal["normalised", "minhash"] = "minhash"
+    # Below 0.3 unrelated messages sharing common words join, and LSH's candidates grow quadratically
+    threshold: Annotated[Float, Field(ge=0.3, le=1)] = 0.5
+    shingle_size: Annotated[StrictInt, Field(ge=2, le=20)] = 5  # characters per shingle
+    num_perm: Annotated[StrictInt, Field(ge=16, le=1024)] = 128  # MinHash permutations: more find more pairs, slower
+
+
 class PrepareParams(Strict):
     on_bad_line: Literal["error", "skip"] = "error"
     decode_html_entities: bool = True
     collection: StrictBool = True  # the bundled SMS Spam Collection (the download stage's output)
     # More labelled messages, concatenated after the collection (in this order) and deduplicated.
     sources: list[SourceParams] = Field(default_factory=list, max_length=100)
+    near_duplicates: NearDuplicateParams = NearDuplicateParams()  # written to their own file: see prepare
 
     @model_validator(mode="after")
     def some_source(self) -> PrepareParams:
