@@ -95,6 +95,7 @@ def main(
                 "calibrated": round(log_loss(calibration(val_logits), y_val), 6),
             },
             "train_rows": int(x_train.shape[0]),
+            **({"weight_decay_search": result.weight_decay_search} if result.weight_decay_search else {}),
             "params": params.model_dump(mode="json"),
         }
         write_json(out / CARD, card)

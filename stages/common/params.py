@@ -204,13 +204,20 @@ class ConcatParams(Strict):
 FeaturizerParams = Annotated[VectorizerParams | EncoderParams | ConcatParams, Field(discriminator="kind")]
 
 
+# `train.NAME.weight_decay: auto` trains one neuron per value here and keeps the one with the lowest val loss
+# (stages/common/training.py, train_weight_decay_grid); ties go to the larger value. The one place the grid
+# is set: changing it reruns train (this file is one of its deps). Measured in README.md#changing-params.
+WEIGHT_DECAY_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
 class TrainParams(Strict):
     loss: Literal["bce", "mse"] = "bce"
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: LearningRate = 0.01
     epochs: Epochs = 500
     batch_size: NonNegativeInt = Field(0, description="0 = full batch")
-    weight_decay: Annotated[NonNegativeFloat, Field(le=10)] = 0.0
+    # A number, or "auto": the value of WEIGHT_DECAY_GRID with the lowest val loss.
+    weight_decay: Annotated[NonNegativeFloat, Field(le=10)] | Literal["auto"] = 0.0
     pos_weight: Annotated[PositiveFloat, Field(le=1e6)] | Literal["balanced"] = 1.0
     # Stop after this many epochs without a lower val loss and keep the best epoch's weights;
     # 0 = no early stopping, keep the final weights.
