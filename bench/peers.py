@@ -33,7 +33,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from stages.common.calibration import fit_calibration
 from stages.common.features import SPLITS, Split, fit_concat, join_blocks, load_aligned, load_splits
-from stages.common.layout import FEATURES_DIR, MESSAGES_FILE, SPLIT_FILE, features_dir
+from stages.common.layout import FEATURES_DIR, GROUPS_FILE, MESSAGES_FILE, SPLIT_FILE, features_dir
 from stages.common.neuron import best_f1_threshold, sigmoid
 from stages.common.params import (
     ConcatParams,
@@ -243,19 +243,26 @@ def available(params: Params, features_root: Path) -> list[str]:
 
 
 def over_seeds(
-    messages_file: Path, features_root: Path, params: Params, seeds: list[int], log=print
+    messages_file: Path,
+    features_root: Path,
+    params: Params,
+    seeds: list[int],
+    log=print,
+    groups_file: Path | None = None,
 ) -> dict[str, dict[int, dict[str, dict[str, float]]]]:
     """{featurizer: {seed: {"neuron"|"lr": {"mcc", "f1"}}}}: the neuron with params.yaml's train block and
     LogisticRegression (C and threshold on val), on each seed's split."""
-    from stages.split import split_messages
+    from stages.split import read_groups, split_messages
 
     messages = pd.read_parquet(messages_file)
+    # prepare's near-duplicate groups, kept inside one part as the pipeline's split does; None: each message alone
+    groups = read_groups(groups_file, messages["id"]) if groups_file else None
     names = available(params, features_root)
     results: dict = {name: {} for name in names}
     warmed = False
     for seed in seeds:
         split_params = SplitParams(**(params.split.model_dump() | {"seed": seed}))
-        split_table = split_messages(messages[["id", "label"]], split_params)
+        split_table = split_messages(messages[["id", "label"]], split_params, groups)
         matrices = seed_features(messages, split_table, params, features_root, names)
         for name in names:
             splits = split_parts(split_table, messages, matrices[name])
@@ -330,13 +337,14 @@ def seeds_command(
     seeds: list[int] = typer.Option(SEEDS, "--seed"),
     messages_file: Path = typer.Option(MESSAGES_FILE),
     features_root: Path = typer.Option(FEATURES_DIR, help="where the encoders' vectors are read (read-only)"),
+    groups_file: Path = typer.Option(GROUPS_FILE, help="prepare's near-duplicate groups"),
     params_file: Path = typer.Option(Path("params.yaml")),
     out: Path = typer.Option(RESULTS / "peers", help="writes OUT.md and OUT.json"),
 ) -> None:
     """Neuron vs LogisticRegression on several split seeds, made in-process (no DVC experiments)."""
     started = time.perf_counter()
     params = load_params(params_file)
-    results = over_seeds(messages_file, features_root, params, seeds)
+    results = over_seeds(messages_file, features_root, params, seeds, groups_file=groups_file)
     seconds = time.perf_counter() - started
     summary = summarise(results)
     command = "python bench/peers.py " + " ".join(sys.argv[1:])
