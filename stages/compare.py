@@ -1,8 +1,8 @@
 """Stage 7: one table of every featurizer's test metrics, with bootstrap intervals, against a baseline.
 
 Writes reports/compare.json, reports/compare.md and reports/figures/compare.png. Changes against the
-baseline have the shape of `dvc metrics diff` (metric, old, new, change) plus a paired 95 % bootstrap
-interval: both featurizers are scored on the same resampled test messages.
+baseline, and of each concat featurizer against its parts, have the shape of `dvc metrics diff` (metric, old,
+new, change) plus a paired 95 % bootstrap interval: both featurizers are scored on the same resampled messages.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def markdown_report(report: Comparison, requested_baseline: str | None = None) -
         lines += ["", f"Partial: {', '.join(report.left_out)} left out of this run (`spam repro` says why)."]
     if requested_baseline not in (None, baseline):
         lines += ["", f"Baseline: {baseline}, as compare.baseline ({requested_baseline}) was not compared in this run."]
-    for name, diff in report.vs_baseline.items():
-        table = markdown_table(diff_header(baseline, name), diff_rows(diff))
-        lines += ["", f"## {name} vs {baseline}", "", table]
+    for pair in report.paired():
+        table = markdown_table(diff_header(pair.old, pair.new), diff_rows(pair.changes))
+        lines += ["", f"## {pair.new} vs {pair.old}", "", table]
     lines += [
         "",
         "A change is **confirmed** when its paired interval excludes 0; otherwise this test set cannot tell "
@@ -144,7 +144,7 @@ def main(
     # A `featurizers` list trimmed to leave the baseline out still compares: against its first featurizer, said.
     baseline = settings.baseline if settings.baseline in names else names[0]
     predictions = {name: read_test_predictions(layout.predictions_file(name, predictions_dir)) for name in names}
-    report = compare_featurizers(predictions, baseline, settings.resamples, settings.seed)
+    report = compare_featurizers(predictions, baseline, settings.resamples, settings.seed, params.concat_parts())
     report.left_out = left_out
     evaluations = {name: read_json(layout.eval_dir(name, eval_dir) / layout.ALL_METRICS) for name in names}
     # The method train fitted (its outputs, in reports/eval, change with it: a dep of this stage).

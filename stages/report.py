@@ -65,12 +65,13 @@ def compare_section(compare: Comparison, reports: Path) -> str:
         table([*SUMMARY_HEADER, ""], rows),
         image(reports / layout.COMPARE_CHART, "test F1 and MCC per featurizer"),
     ]
-    baseline = compare.baseline
-    for name, diff in compare.vs_baseline.items():
-        rows = [[*cells, f'<span class="{confirmed}">{confirmed}</span>'] for *cells, confirmed in diff_rows(diff)]
+    for pair in compare.paired():
+        rows = [
+            [*cells, f'<span class="{confirmed}">{confirmed}</span>'] for *cells, confirmed in diff_rows(pair.changes)
+        ]
         parts += [
-            f"<h3>{html.escape(name)} vs {html.escape(baseline)}</h3>",
-            table(diff_header(baseline, name), rows),
+            f"<h3>{html.escape(pair.new)} vs {html.escape(pair.old)}</h3>",
+            table(diff_header(pair.old, pair.new), rows),
         ]
     return "\n".join(parts)
 

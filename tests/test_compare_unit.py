@@ -57,12 +57,28 @@ def test_json_round_trips_with_compare_json_key_order(report):
     report.left_out = ["bart"]
     data = json.loads(json.dumps(report.to_json()))
     assert list(data) == [
-        "baseline", "resamples", "seed", "test_messages", "test_spam", "featurizers", "vs_baseline", "left_out"
+        "baseline", "resamples", "seed", "test_messages", "test_spam", "featurizers", "vs_baseline", "left_out",
+        "vs_parts",
     ]  # fmt: skip
     assert list(data["featurizers"]["bow"])[:8] == [
         "accuracy", "precision", "recall", "specificity", "f1", "mcc", "f1_ci95", "mcc_ci95"
     ]  # fmt: skip
     assert list(data["vs_baseline"]["tfidf"]["f1"]) == ["old", "new", "change", "ci95", "confirmed"]
+    assert asdict(Comparison.from_json(data)) == asdict(report)
+
+
+def test_a_concat_featurizer_is_compared_with_each_part_besides_the_baseline():
+    """tfidf_minilm vs bow is a baseline table; vs tfidf and vs minilm say whether joining them helped."""
+    scored = {**PREDICTIONS, "tfidf_minilm": predictions(3, 4)}
+    parts = {"tfidf_minilm": ["tfidf", "minilm", "bow"], "absent": ["tfidf"]}
+    report = compare_featurizers(scored, "bow", resamples=100, seed=0, concat_parts=parts)
+    assert [(p.old, p.new) for p in report.vs_parts] == [("tfidf", "tfidf_minilm"), ("minilm", "tfidf_minilm")]
+    change = report.vs_parts[0].changes["mcc"]
+    assert change.old == report.featurizers["tfidf"].mcc and change.new == report.featurizers["tfidf_minilm"].mcc
+    assert [(p.old, p.new) for p in report.paired()][-3:] == [
+        ("bow", "tfidf_minilm"), ("tfidf", "tfidf_minilm"), ("minilm", "tfidf_minilm")
+    ]  # fmt: skip
+    data = json.loads(json.dumps(report.to_json()))
     assert asdict(Comparison.from_json(data)) == asdict(report)
 
 

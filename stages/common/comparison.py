@@ -68,6 +68,15 @@ class FeaturizerScores:
 
 
 @dataclass
+class PairedChange:
+    """One featurizer (`new`) against another (`old`) on the same resampled messages."""
+
+    old: str
+    new: str
+    changes: dict[str, MetricChange]
+
+
+@dataclass
 class Comparison:
     """What the compare stage writes to reports/compare.json (and `spam compare` prints part of)."""
 
@@ -79,9 +88,16 @@ class Comparison:
     featurizers: dict[str, FeaturizerScores]
     vs_baseline: dict[str, dict[str, MetricChange]]
     left_out: list[str] = field(default_factory=list)
+    vs_parts: list[PairedChange] = field(default_factory=list)  # a concat featurizer against each of its parts
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def paired(self) -> list[PairedChange]:
+        """Every pairwise table the reports show: each featurizer against the baseline, then each concat
+        featurizer against its parts (the comparison that says whether joining them helped)."""
+        against_baseline = [PairedChange(self.baseline, name, diff) for name, diff in self.vs_baseline.items()]
+        return against_baseline + self.vs_parts
 
     @classmethod
     def from_json(cls, data: dict) -> Comparison:
@@ -93,13 +109,28 @@ class Comparison:
                     name: {metric: MetricChange(**change) for metric, change in diff.items()}
                     for name, diff in data["vs_baseline"].items()
                 },
+                "vs_parts": [
+                    PairedChange(
+                        pair["old"],
+                        pair["new"],
+                        {metric: MetricChange(**change) for metric, change in pair["changes"].items()},
+                    )
+                    for pair in data.get("vs_parts", [])
+                ],
             }
         )
 
 
-def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, resamples: int, seed: int) -> Comparison:
-    """Every featurizer's test metrics with bootstrap intervals, and each one's paired change against
-    `baseline`; one bootstrap per featurizer, on the same resampled messages for all."""
+def compare_featurizers(
+    predictions: dict[str, pd.DataFrame],
+    baseline: str,
+    resamples: int,
+    seed: int,
+    concat_parts: dict[str, list[str]] | None = None,
+) -> Comparison:
+    """Every featurizer's test metrics with bootstrap intervals, each one's paired change against `baseline`,
+    and each concat featurizer's against its parts (`concat_parts`, those compared here and not the baseline);
+    one bootstrap per featurizer, on the same resampled messages for all."""
     labels, predicted = aligned(predictions)
     indices = resample_indices(len(labels), resamples, seed)
     points = {name: point_metrics(labels, guess) for name, guess in predicted.items()}
@@ -122,6 +153,13 @@ def compare_featurizers(predictions: dict[str, pd.DataFrame], baseline: str, res
             for name in predicted
             if name != baseline
         },
+        vs_parts=[
+            PairedChange(part, name, paired_difference(points[part], points[name], boots[part], boots[name]))
+            for name, parts in (concat_parts or {}).items()
+            if name in predicted
+            for part in parts
+            if part in predicted and part != baseline
+        ],
     )
 
 
