@@ -127,3 +127,12 @@ def test_a_closed_stdout_exits_quietly_at_once(trained):
             os.killpg(pipeline.pid, signal.SIGKILL)
     assert pipeline.returncode == 0 and stderr == b""
     assert stdout.decode().startswith("label")
+
+
+def test_a_shown_probability_is_never_a_certainty():
+    """Rounded to 4 decimals for a person, but 0.99996 is not shown as 1 beside another model's 0.9984."""
+    from stages.user.predictor import shown_probability
+
+    assert shown_probability(0.99996) == 0.9999 and shown_probability(1.0) == 0.9999
+    assert shown_probability(0.00004) == 0.0001 and shown_probability(0.0) == 0.0001
+    assert shown_probability(0.99841) == 0.9984 and shown_probability(0.5) == 0.5

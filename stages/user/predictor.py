@@ -38,6 +38,15 @@ from stages.common.layout import (
 from stages.common.neuron import Neuron, load_neuron
 from stages.common.vectorizer import TextVectorizer, vectorizer_from_state
 
+SHOWN_DECIMALS = 4  # what a person reads (tables, the app); --json keeps 6
+
+
+def shown_probability(probability: float) -> float:
+    """p(spam) rounded for a person to read, but never to 0 or 1: 0.99996 shows as 0.9999, not as a certainty
+    beside another model's 0.9984 (a neuron's probability is never exactly 0 or 1 in meaning)."""
+    step = 10.0**-SHOWN_DECIMALS
+    return min(max(round(probability, SHOWN_DECIMALS), step), 1.0 - step)
+
 
 @dataclass
 class Predictor:

@@ -300,7 +300,7 @@ def predict(
     a message longer than 5,000 characters (the app's cap) is cut to its first 5,000, and a note says so.
     Uses the pipeline's outputs (data/models, data/features), so run `spam repro` first.
     """
-    from stages.user.predictor import best_featurizer, load_predictor, trained_featurizers
+    from stages.user.predictor import best_featurizer, load_predictor, shown_probability, trained_featurizers
 
     if featurizer is not None:
         known_featurizer(featurizer, built=check_name(featurizer) in trained_featurizers())
@@ -331,7 +331,8 @@ def predict(
                         write_line(json.dumps(row, ensure_ascii=False))
                     else:
                         shown = clip(printable(text), EXCERPT)  # its escape codes shown, not obeyed by the terminal
-                        write_line(f"{label:<5}  {probability:7.4f}  {predictor.threshold:9.4f}  {shown}")
+                        shown_p = shown_probability(probability)
+                        write_line(f"{label:<5}  {shown_p:7.4f}  {predictor.threshold:9.4f}  {shown}")
                 flush_output()
                 bar.update(len(batch))
                 batch = list(itertools.islice(texts, PREDICT_BATCH))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from stages.common.errors import printable
 from stages.common.message_stream import LONE_SURROGATE, MAX_CHARS  # as `spam predict` does
-from stages.user.predictor import Predictor
+from stages.user.predictor import Predictor, shown_probability
 
 WORD = re.compile(r"\S+")
 # Every ASCII punctuation mark as a numeric character reference: Markdown and HTML see no syntax in it (no
@@ -61,7 +61,7 @@ def verdict_table(
             {
                 "featurizer": name,
                 "verdict": "spam" if probability >= predictor.threshold else "ham",
-                "spam probability": round(probability, 4),
+                "spam probability": shown_probability(probability),
                 "threshold": round(predictor.threshold, 4),
             }
         )
