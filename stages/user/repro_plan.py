@@ -178,9 +178,10 @@ def _plan(
     for name in unloadable:
         stage = stages[featurize_stage(name)]
         upstream = [s for s in nx.descendants(graph, stage) if isinstance(s, PipelineStage)]
-        if pull and _up_to_date(stage, upstream) and not _has_outputs(stage) and _quiet_pull(repo, stage):
+        fresh = _up_to_date(stage, upstream)  # missing outputs do not count, so a pull cannot change it
+        if pull and fresh and not _has_outputs(stage) and _quiet_pull(repo, stage):
             plan.pulled.append(name)
-        if not (_up_to_date(stage, upstream) and _has_outputs(stage)):
+        if not (fresh and _has_outputs(stage)):
             plan.left_out.append(name)
     plan.pulled = [name for name in plan.pulled if name not in plan.left_out]
     plan.built_on_left_out = [name for name, parts in concats.items() if set(parts) & set(plan.left_out)]
