@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
+import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import ROOT, SAMPLE
 from tests.sample_project import copy_project, offline_env, ran_stages, run
 
 pytestmark = pytest.mark.slow
@@ -81,3 +84,43 @@ def test_another_cpu_writes_the_same_bytes(sample, cpu):
     assert not changed, f"{cpu}: these outputs changed: {', '.join(changed)}"
     status = run(sample, "dvc", "status", *[f"evaluate@{name}" for name in FEATURIZERS])  # and all upstream
     assert "Data and pipelines are up to date" in status, status
+
+
+POOLED_STATES = """
+import sys
+import numpy as np
+from stages.common.encoders import load_encoder, pooled_states
+from stages.common.params import load_params
+lines = open(sys.argv[1], encoding='utf-8').read().splitlines()
+texts = [line.split('\t', 1)[1] for line in lines if '\t' in line]  # label<TAB>text
+encoder = load_encoder(load_params().featurize["minilm"], "minilm")
+np.save(sys.argv[2], pooled_states(encoder, texts))
+"""
+
+
+def test_the_embedding_step_is_far_above_the_kernels_noise(tmp_path):
+    """The real MiniLM's unrounded vectors under this machine's kernels and under another CPU's differ by a few
+    1e-15. Rounded to EMBEDDING_STEP, a value changes only when the two land on either side of a step's
+    midpoint: expected changes = sum(|difference|) / step. Over a million coordinates that must stay far
+    below one (float32's own step, which shrinks near 0, gives about 0.15: seen once between two real CPUs)."""
+    from stages.common.precision import EMBEDDING_STEP, round_to_step
+
+    vectors = {}
+    for cpu, kernels in {"this CPU": {}, "no vector units": OTHER_CPUS["no vector units, one thread"]}.items():
+        out = tmp_path / f"{len(vectors)}.npy"
+        done = subprocess.run(
+            [sys.executable, "-c", POOLED_STATES, str(SAMPLE), str(out)],
+            cwd=ROOT,
+            env=offline_env(ROOT) | {k: v for k, v in kernels.items() if k not in os.environ},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        vectors[cpu] = np.load(out)
+    here, there = vectors.values()
+    difference = np.abs(here - there)
+    assert difference.max() < 1e-12  # float64 kernels' noise, not another computation
+    expected_changes_per_million = difference.sum() / EMBEDDING_STEP * 1e6 / here.size
+    assert expected_changes_per_million < 1e-3, expected_changes_per_million
+    assert np.array_equal(round_to_step(here), round_to_step(there))

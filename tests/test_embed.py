@@ -18,11 +18,13 @@ from stages.common.encoders import (
     encoder_cache_key,
     hidden_size,
     load_encoder,
+    pooled_states,
     resolve_dtype,
 )
 from stages.common.errors import StageError
 from stages.common.model_sources import resolve_model
 from stages.common.params import EncoderParams
+from stages.common.precision import EMBEDDING_STEP
 from tests.tiny_models import WORDS, save_tiny_bart, save_tiny_bert
 
 
@@ -47,7 +49,9 @@ def any_encoder(request) -> EncoderParams:
 
 
 def params_for(model_dir, **overrides) -> EncoderParams:
-    return EncoderParams(kind="transformer", model=str(model_dir), dtype="float32", batch_size=4, **overrides)
+    return EncoderParams(
+        **{"kind": "transformer", "model": str(model_dir), "dtype": "float32", "batch_size": 4} | overrides
+    )
 
 
 def texts(n: int, seed: int = 0) -> list[str]:
@@ -74,6 +78,17 @@ def test_bart_hidden_states_choice_changes_the_model(tiny_bart):
     encoder_only = load_encoder(params_for(tiny_bart, hidden_states="encoder"), "bart")
     assert type(full.model).__name__ == "BartModel" and type(encoder_only.model).__name__ == "BartEncoder"
     assert not np.allclose(encode(full, ["free prize now"]), encode(encoder_only, ["free prize now"]))
+
+
+def test_vectors_are_rounded_to_the_fixed_step(tiny_bert):
+    """float32's step shrinks near 0, where a float64 kernel's noise could move a value across it; a fixed
+    step cannot be crossed by that noise (docs/internals.md#precision)."""
+    encoder = load_encoder(params_for(tiny_bert, dtype="float64"), "tiny")
+    raw = pooled_states(encoder, texts(12))
+    vectors = encode(encoder, texts(12))
+    assert vectors.dtype == np.float32
+    assert np.array_equal(vectors / EMBEDDING_STEP, np.round(vectors / EMBEDDING_STEP))
+    assert np.abs(vectors - raw).max() <= EMBEDDING_STEP / 2
 
 
 def test_cls_pooling_differs_from_mean(tiny_bert):

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from stages.common.errors import StageError
 from stages.common.model_sources import ModelSource, missing_model_error, resolve_model
 from stages.common.params import EncoderParams
+from stages.common.precision import EMBEDDING_STEP, round_to_step
 
 
 def pick_device(dtype: str = "float32") -> torch.device:
@@ -70,7 +71,8 @@ def encoder_cache_key(params: EncoderParams, source: ModelSource) -> str:
     """Everything the vectors depend on besides the text, known without loading the model: the weights'
     fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
     dtype = resolve_dtype(params.dtype, pick_device(params.dtype))
-    return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}"
+    rounding = f"step={EMBEDDING_STEP!r}"  # vectors rounded another way are other vectors
+    return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{rounding}"
 
 
 def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | None = None) -> Encoder:
@@ -93,10 +95,15 @@ def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | N
 
 def encode(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.ndarray:
     """Return one float32 vector per text, in the input order: pooled in the model's precision (float32 at
-    least), then rounded to float32 (docs/internals.md#precision)."""
+    least), then rounded to a fixed step (`round_to_step`, docs/internals.md#precision)."""
+    return round_to_step(pooled_states(encoder, texts, bar))
+
+
+def pooled_states(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.ndarray:
+    """One pooled vector per text, in the input order, unrounded (float64): what `encode` rounds."""
     p = encoder.params
     order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: batches pad little
-    out = np.zeros((len(texts), encoder.model.config.hidden_size), dtype=np.float32)
+    out = np.zeros((len(texts), encoder.model.config.hidden_size), dtype=np.float64)
     with torch.inference_mode():
         for start in range(0, len(texts), p.batch_size):
             rows = order[start : start + p.batch_size]
@@ -116,7 +123,7 @@ def encode(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.nd
             else:  # mean over real tokens only: padding must not dilute short messages
                 mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[rows] = pooled.float().cpu().numpy()
+            out[rows] = pooled.cpu().numpy()
             if bar is not None:
                 bar.update(len(rows))
     return out
