@@ -84,6 +84,7 @@ def test_a_metric_added_to_count_metrics_reaches_evaluate_compare_json_and_compa
         "| featurizer | accuracy | precision | recall | specificity | f1 | mcc | npv | roc_auc |" in out["compare_md"]
     )
     assert f"| npv | {want['bow']:.4f} | {want['tfidf']:.4f} |" in out["compare_md"]  # the paired table
+    assert f"| {rows['tfidf']['mcc']:.4f} | {want['tfidf']:.4f} | 0.9000 |" in out["compare_md"]  # the summary row
 
 
 def hub_encoder_params(model: str) -> dict:
