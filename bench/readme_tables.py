@@ -32,6 +32,7 @@ def documents(root: Path = ROOT) -> list[Path]:
     """README.md and every docs/*.md: the files whose generated blocks this script owns."""
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
+
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
 
 
