@@ -1,11 +1,10 @@
-"""Rewrite the README's generated blocks from what the pipeline wrote, or check that they still agree.
+"""Rewrite the generated blocks of README.md and docs/*.md from what the pipeline wrote, or check them.
 
-Each block sits between `<!-- generated: NAME -->` and `<!-- /generated -->` in README.md and is made
-only from committed outputs (reports/compare.json, reports/seeds.json, data/prepared/summary.json) and
-`dvc metrics show`, so a README number can never drift from the run: tests/test_readme.py fails when they
-disagree.
+Each block sits between `<!-- generated: NAME -->` and `<!-- /generated -->` and is made only from committed
+outputs (reports/compare.json, reports/seeds.json, data/prepared/summary.json) and `dvc metrics show`, so a
+documented number can never drift from the run: tests/test_readme_tables.py fails when they disagree.
 
-    python bench/readme_tables.py           # rewrite README.md after `spam repro`
+    python bench/readme_tables.py           # rewrite the blocks after `spam repro`
     python bench/readme_tables.py --check   # exit 1 and name the stale blocks
 """
 
@@ -27,6 +26,13 @@ from stages.common.seeds import read_seed_verdicts, seeds_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """README.md and every docs/*.md: the files whose generated blocks this script owns."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
 
 
@@ -78,8 +84,20 @@ def seeds(root: Path) -> str:
     )
 
 
+def calibration(root: Path) -> str:
+    """Test Brier and ECE before and after each featurizer's calibration (reports/compare.json)."""
+    report = read_json(root / "reports" / "compare.json")
+    header = ["featurizer", "calibration", "Brier", "ECE before (raw sigmoid)", "ECE after"]
+    rows = [
+        [name, m["calibration"], f"{m['brier']:.4f}", f"{m['ece_uncalibrated']:.4f}", f"{m['ece']:.4f}"]
+        for name, m in report["featurizers"].items()
+    ]
+    return f"Test split, from `reports/compare.json` (the compare stage):\n\n{markdown_table(header, rows)}\n"
+
+
 GENERATORS: dict[str, Callable[[Path], str]] = {
     "results": results,
+    "calibration": calibration,
     "data": data,
     "metrics-show": metrics_show,
     "seeds": seeds,
@@ -105,17 +123,23 @@ def stale_blocks(readme: str, root: Path) -> list[str]:
 
 
 def main(check: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a block is stale")) -> None:
-    """Rewrite (or --check) README.md's generated blocks from reports/ and data/prepared/summary.json."""
-    readme = README.read_text()
+    """Rewrite (or --check) the generated blocks of README.md and docs/*.md from reports/ and
+    data/prepared/summary.json."""
+    stale = []
+    for path in documents():
+        text = path.read_text()
+        if not BLOCK.search(text):
+            continue
+        if check:
+            stale += [f"{path.relative_to(ROOT)}: {name}" for name in stale_blocks(text, ROOT)]
+            continue
+        write_bytes(path, render(text, ROOT).encode())
+        typer.echo(f"rewrote {len(BLOCK.findall(text))} generated blocks in {path.relative_to(ROOT)}")
+    if stale:
+        typer.echo(f"error: blocks out of date: {'; '.join(stale)}; run python bench/readme_tables.py")
+        raise typer.Exit(1)
     if check:
-        stale = stale_blocks(readme, ROOT)
-        if stale:
-            typer.echo(f"error: README.md blocks out of date: {', '.join(stale)}; run python bench/readme_tables.py")
-            raise typer.Exit(1)
-        typer.echo("README.md agrees with reports/")
-        return
-    write_bytes(README, render(readme, ROOT).encode())
-    typer.echo(f"rewrote {len(BLOCK.findall(readme))} generated blocks in {README}")
+        typer.echo("README.md and docs/ agree with reports/")
 
 
 if __name__ == "__main__":

@@ -82,21 +82,34 @@ def write_params(directory: Path, params: dict) -> None:
     (directory / "params.yaml").write_text(params_yaml(params))
 
 
+def offline_stand_ins(params: dict, directory: Path) -> dict[str, str]:
+    """`featurize.NAME.model` for each `kind: transformer` featurizer in `params` whose model neither is a local
+    directory nor has a PyPI copy (stages/common/model_sources.py): a tiny random model of its architecture
+    (tests/tiny_models.py), saved under `directory`. So a hub encoder added to params.yaml runs in the offline
+    tests with no edit here (docs/extending.md#a-new-hub-encoder)."""
+    from stages.common.model_sources import OFFLINE_COPIES
+    from tests.tiny_models import save_stand_in
+
+    return {
+        f"featurize.{name}.model": str(save_stand_in(settings["model"], directory / name))
+        for name in params["featurizers"]
+        if (settings := params["featurize"][name])["kind"] == "transformer"
+        and not Path(settings["model"]).is_dir()
+        and settings["model"] not in OFFLINE_COPIES
+    }
+
+
 # The end-to-end project, built and run once per session: tests/test_pipeline.py and tests/test_app.py share it.
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> Path:
-    """All five featurizers, offline: tiny random BART/BERT from local directories, the real MiniLM."""
-    models = tmp_path_factory.mktemp("models")
+    """Every featurizer in params.yaml, offline: a tiny random stand-in for each hub encoder (BART, BERT), the
+    real MiniLM from its PyPI copy."""
     from tests.sample_project import copy_project
-    from tests.tiny_models import save_tiny_bart, save_tiny_bert
 
     return copy_project(
         tmp_path_factory.mktemp("project"),
-        **{
-            "featurize.bart.model": str(save_tiny_bart(models / "bart")),
-            "featurize.bert.model": str(save_tiny_bert(models / "bert")),
-            "featurize.bart.batch_size": 16,  # several batches even on the sample
-        },
+        **offline_stand_ins(real_params(), tmp_path_factory.mktemp("models")),
+        **{"featurize.bart.batch_size": 16},  # several batches even on the sample
     )
 
 

@@ -9,11 +9,14 @@ from bench import readme_tables
 from tests.conftest import ROOT
 
 
-def test_readme_generated_blocks_agree_with_reports():
-    readme = (ROOT / "README.md").read_text()
-    names = [m["name"] for m in readme_tables.BLOCK.finditer(readme)]
-    assert {"results", "data", "metrics-show"} <= set(names), names
-    assert readme_tables.stale_blocks(readme, ROOT) == []
+def test_generated_blocks_in_readme_and_docs_agree_with_reports():
+    names = [m["name"] for m in readme_tables.BLOCK.finditer((ROOT / "README.md").read_text())]
+    assert {"results", "data"} <= set(names), names
+    for path in readme_tables.documents():
+        text = path.read_text()
+        names += [m["name"] for m in readme_tables.BLOCK.finditer(text)]
+        assert readme_tables.stale_blocks(text, ROOT) == [], path
+    assert set(readme_tables.GENERATORS) <= set(names), names  # every generator's block is shown somewhere
 
 
 def test_a_changed_report_makes_the_readme_stale(tmp_path):

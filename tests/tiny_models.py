@@ -63,3 +63,21 @@ def save_tiny_bart(directory: Path) -> Path:
     BartModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# What a stand-in must share with the model it replaces is its code path: encoder-decoder models (BART's, where
+# featurize.NAME.hidden_states applies) or encoder-only ones (BERT's, like most). Offline, a hub id is all the
+# tests can read, so its family is told from its name; any other id gets the encoder-only stand-in.
+ENCODER_DECODER_FAMILIES = ("bart", "t5", "pegasus", "marian", "mbart")
+STAND_INS = {"encoder-decoder": save_tiny_bart, "encoder": save_tiny_bert}
+
+
+def architecture(model_id: str) -> str:
+    """ "encoder-decoder" or "encoder" (STAND_INS' keys), from the hub id's name."""
+    name = model_id.lower().rsplit("/", 1)[-1]
+    return "encoder-decoder" if any(family in name for family in ENCODER_DECODER_FAMILIES) else "encoder"
+
+
+def save_stand_in(model_id: str, directory: Path) -> Path:
+    """A tiny random model of `model_id`'s architecture, saved in `directory` for featurize.NAME.model."""
+    return STAND_INS[architecture(model_id)](directory)

@@ -6,6 +6,7 @@ Shared by the compare stage and `spam compare`, so both print the same numbers.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from stages.common.errors import StageError
 from stages.common.metrics import (
+    COUNT_METRICS,
     MetricChange,
     interval,
     paired_difference,
@@ -48,15 +50,11 @@ def aligned(predictions: dict[str, pd.DataFrame]) -> tuple[np.ndarray, dict[str,
 
 @dataclass
 class FeaturizerScores:
-    """One featurizer's test metrics in compare.json: point values, bootstrap intervals, and what evaluate
-    measured on the scores (ranking and calibration; None until `with_evaluation`)."""
+    """One featurizer's test metrics in compare.json: every COUNT_METRICS point value (`metrics`, by name; flat
+    in the JSON, first), bootstrap intervals, and what evaluate measured on the scores (ranking and calibration;
+    None until `with_evaluation`)."""
 
-    accuracy: float
-    precision: float
-    recall: float
-    specificity: float
-    f1: float
-    mcc: float
+    metrics: dict[str, float]
     f1_ci95: list[float]
     mcc_ci95: list[float]
     roc_auc: float | None = None
@@ -66,6 +64,18 @@ class FeaturizerScores:
     ece: float | None = None
     ece_uncalibrated: float | None = None
 
+    def to_json(self) -> dict:
+        fields = asdict(self)
+        return {**fields.pop("metrics"), **fields}
+
+    @classmethod
+    def from_json(cls, row: dict) -> FeaturizerScores:
+        """The inverse of to_json: every key that is not a field of this class is a point metric."""
+        fields = {f.name for f in dataclass_fields(cls)} - {"metrics"}
+        return cls(
+            metrics={k: v for k, v in row.items() if k not in fields}, **{k: v for k, v in row.items() if k in fields}
+        )
+
 
 @dataclass
 class PairedChange:
@@ -74,6 +84,11 @@ class PairedChange:
     old: str
     new: str
     changes: dict[str, MetricChange]
+
+    @classmethod
+    def from_json(cls, pair: dict) -> PairedChange:
+        changes = {metric: MetricChange(**change) for metric, change in pair["changes"].items()}
+        return cls(pair["old"], pair["new"], changes)
 
 
 @dataclass
@@ -89,36 +104,41 @@ class Comparison:
     vs_baseline: dict[str, dict[str, MetricChange]]
     left_out: list[str] = field(default_factory=list)
     vs_parts: list[PairedChange] = field(default_factory=list)  # a concat featurizer against each of its parts
+    # The featurizer with the highest test MCC point value (the first in params.yaml's order on a tie), and each
+    # other one against it: only the pairs that vs_baseline and vs_parts do not already hold.
+    best: str = ""
+    vs_best: list[PairedChange] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["featurizers"] = {name: row.to_json() for name, row in self.featurizers.items()}
+        return data
 
     def paired(self) -> list[PairedChange]:
-        """Every pairwise table the reports show: each featurizer against the baseline, then each concat
-        featurizer against its parts (the comparison that says whether joining them helped)."""
+        """Every pairwise table the reports show: each featurizer against the baseline, each concat featurizer
+        against its parts (the comparison that says whether joining them helped), then the rest against the best."""
         against_baseline = [PairedChange(self.baseline, name, diff) for name, diff in self.vs_baseline.items()]
-        return against_baseline + self.vs_parts
+        return against_baseline + self.vs_parts + self.vs_best
 
     @classmethod
     def from_json(cls, data: dict) -> Comparison:
         return cls(
             **{
                 **data,
-                "featurizers": {name: FeaturizerScores(**row) for name, row in data["featurizers"].items()},
+                "featurizers": {name: FeaturizerScores.from_json(row) for name, row in data["featurizers"].items()},
                 "vs_baseline": {
                     name: {metric: MetricChange(**change) for metric, change in diff.items()}
                     for name, diff in data["vs_baseline"].items()
                 },
-                "vs_parts": [
-                    PairedChange(
-                        pair["old"],
-                        pair["new"],
-                        {metric: MetricChange(**change) for metric, change in pair["changes"].items()},
-                    )
-                    for pair in data.get("vs_parts", [])
-                ],
+                "vs_parts": [PairedChange.from_json(pair) for pair in data.get("vs_parts", [])],
+                "vs_best": [PairedChange.from_json(pair) for pair in data.get("vs_best", [])],
             }
         )
+
+
+def best_featurizer(points: dict[str, dict[str, float]]) -> str:
+    """The highest test MCC point value; on a tie the first in order (params.yaml's)."""
+    return max(points, key=lambda name: points[name]["mcc"])
 
 
 def compare_featurizers(
@@ -129,18 +149,30 @@ def compare_featurizers(
     concat_parts: dict[str, list[str]] | None = None,
 ) -> Comparison:
     """Every featurizer's test metrics with bootstrap intervals, each one's paired change against `baseline`,
-    and each concat featurizer's against its parts (`concat_parts`, those compared here and not the baseline);
-    one bootstrap per featurizer, on the same resampled messages for all."""
+    each concat featurizer's against its parts (`concat_parts`, those compared here and not the baseline), and
+    each against the best one where that pair is not already there; one bootstrap per featurizer, on the same
+    resampled messages for all."""
     labels, predicted = aligned(predictions)
     indices = resample_indices(len(labels), resamples, seed)
     points = {name: point_metrics(labels, guess) for name, guess in predicted.items()}
     boots = {name: resampled_metrics(labels, guess, indices) for name, guess in predicted.items()}
+
+    def change(old: str, new: str) -> dict[str, MetricChange]:
+        return paired_difference(points[old], points[new], boots[old], boots[new])
+
     rows = {
-        name: FeaturizerScores(
-            **points[name], f1_ci95=interval(boots[name]["f1"]), mcc_ci95=interval(boots[name]["mcc"])
-        )
+        name: FeaturizerScores(points[name], f1_ci95=interval(boots[name]["f1"]), mcc_ci95=interval(boots[name]["mcc"]))
         for name in predicted
     }
+    vs_parts = [
+        PairedChange(part, name, change(part, name))
+        for name, parts in (concat_parts or {}).items()
+        if name in predicted
+        for part in parts
+        if part in predicted and part != baseline
+    ]
+    best = best_featurizer(points)
+    shown = {frozenset((baseline, name)) for name in predicted} | {frozenset((p.old, p.new)) for p in vs_parts}
     return Comparison(
         baseline=baseline,
         resamples=resamples,
@@ -148,22 +180,18 @@ def compare_featurizers(
         test_messages=int(len(labels)),
         test_spam=int(labels.sum()),
         featurizers=rows,
-        vs_baseline={
-            name: paired_difference(points[baseline], points[name], boots[baseline], boots[name])
+        vs_baseline={name: change(baseline, name) for name in predicted if name != baseline},
+        vs_parts=vs_parts,
+        best=best,
+        vs_best=[
+            PairedChange(best, name, change(best, name))
             for name in predicted
-            if name != baseline
-        },
-        vs_parts=[
-            PairedChange(part, name, paired_difference(points[part], points[name], boots[part], boots[name]))
-            for name, parts in (concat_parts or {}).items()
-            if name in predicted
-            for part in parts
-            if part in predicted and part != baseline
+            if name != best and frozenset((best, name)) not in shown
         ],
     )
 
 
-SUMMARY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc", "roc_auc")
+SUMMARY_METRICS = (*COUNT_METRICS, "roc_auc")
 SUMMARY_HEADER = ["featurizer", *SUMMARY_METRICS, "F1 95 % CI", "MCC 95 % CI"]
 
 
@@ -171,7 +199,8 @@ def summary_rows(report: Comparison) -> list[list[str]]:
     """One formatted row per featurizer (SUMMARY_HEADER's columns), for the markdown and HTML reports."""
     return [
         [name]
-        + [f"{getattr(row, m):.4f}" for m in SUMMARY_METRICS]
+        + [f"{row.metrics[m]:.4f}" for m in COUNT_METRICS]
+        + ["–" if row.roc_auc is None else f"{row.roc_auc:.4f}"]
         + [f"{ci[0]:.3f}–{ci[1]:.3f}" for ci in (row.f1_ci95, row.mcc_ci95)]
         for name, row in report.featurizers.items()
     ]

@@ -6,6 +6,7 @@ bootstrap interval. Resampling is vectorised over confusion counts, so 2,000 res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,26 +22,33 @@ def headline(report: dict) -> dict:
     return {"test": {k: report["test"][k] for k in HEADLINE_METRICS}, "val": {"mcc": report["val"]["mcc"]}}
 
 
-# Metrics that the bootstrap can recompute from confusion counts alone.
-COUNT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "mcc")
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+# Every metric computed from a confusion matrix, in the order the reports list them: the one place to add one
+# (docs/extending.md#a-new-metric). Each maps arrays of counts (tp, fp, tn, fn; float, one entry per bootstrap
+# resample) to the metric, 0 where undefined (MCC with one class predicted or present, as sklearn has it).
+# evaluate, the bootstrap intervals, compare.json, compare.md, the HTML report and `spam compare` all read it.
+COUNT_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "accuracy": lambda tp, fp, tn, fn: _ratio(tp + tn, tp + fp + tn + fn),
+    "precision": lambda tp, fp, tn, fn: _ratio(tp, tp + fp),
+    "recall": lambda tp, fp, tn, fn: _ratio(tp, tp + fn),
+    "specificity": lambda tp, fp, tn, fn: _ratio(tn, tn + fp),
+    "f1": lambda tp, fp, tn, fn: _ratio(2 * tp, 2 * tp + fp + fn),
+    "mcc": lambda tp, fp, tn, fn: _ratio(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
+}
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """Threshold-dependent and ranking metrics for one split."""
+    """Every COUNT_METRICS value at `threshold`, the ranking metrics, and the confusion counts, for one split."""
     from sklearn import metrics as skm  # here: compare and report import this module, and never call sklearn
 
     predicted = (scores >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
     return {
-        "accuracy": skm.accuracy_score(labels, predicted),
-        "precision": skm.precision_score(labels, predicted, zero_division=0),
-        "recall": skm.recall_score(labels, predicted, zero_division=0),
-        "specificity": tn / (tn + fp) if tn + fp else 0.0,
-        "f1": skm.f1_score(labels, predicted, zero_division=0),
-        # MCC is 0 where undefined (one class predicted or present), as metrics_from_counts has it; sklearn
-        # would warn there. Elsewhere sklearn's own value, so metrics stay byte-identical to earlier runs.
-        "mcc": skm.matthews_corrcoef(labels, predicted) if (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) else 0.0,
+        **{name: float(value) for name, value in metrics_from_counts(tp, fp, tn, fn).items()},
         "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else None,
         "pr_auc": skm.average_precision_score(labels, scores) if both_classes else None,
         "n": int(len(labels)),
@@ -53,21 +61,9 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: fl
 
 
 def metrics_from_counts(tp, fp, tn, fn) -> dict[str, np.ndarray]:
-    """COUNT_METRICS for arrays of confusion counts (one entry per resample); 0 where undefined."""
-    tp, fp, tn, fn = (np.asarray(c, dtype=float) for c in (tp, fp, tn, fn))
-
-    def ratio(a, b):
-        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-
-    mcc_denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return {
-        "accuracy": ratio(tp + tn, tp + fp + tn + fn),
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
-        "specificity": ratio(tn, tn + fp),
-        "f1": ratio(2 * tp, 2 * tp + fp + fn),
-        "mcc": ratio(tp * tn - fp * fn, mcc_denominator),
-    }
+    """COUNT_METRICS for arrays (or single values) of confusion counts; 0 where undefined."""
+    counts = [np.asarray(c, dtype=float) for c in (tp, fp, tn, fn)]
+    return {name: metric(*counts) for name, metric in COUNT_METRICS.items()}
 
 
 def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
