@@ -17,17 +17,19 @@ from stages.common.cli import OnlyOption, covered_featurizers, reports_errors, s
 from stages.common.comparison import SUMMARY_HEADER, Comparison, diff_header, diff_rows, summary_rows
 from stages.common.errors import printable
 from stages.common.io import read_json, write_bytes
+from stages.common.lesson_tables import LessonTable, cars_table, dropped_prices, fahrenheit_table, number
 from stages.common.near_duplicates import describe_counts
 from stages.common.params import load_params
 
 app = stage_app(__doc__)
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 6px; }
 th { background: #f3f3f3; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; } img { max-width: 100%; }
-.figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; } img.wide { width: 100%; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 520px), 1fr)); gap: 12px; }
+.figures img { width: 100%; } img.wide { width: 100%; }
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
 """
 FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix", "reliability")
@@ -51,6 +53,11 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
         for row in rows
     )
     return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+
+
+def lesson_table(lesson: LessonTable) -> str:
+    """A lesson's table as stages/common/lesson_tables.py formats it (the app shows the same text)."""
+    return table(lesson.header, [[html.escape(cell) for cell in row] for row in lesson.rows])
 
 
 def compare_section(compare: Comparison, reports: Path) -> str:
@@ -114,24 +121,16 @@ def explore_section(facts: dict, reports: Path) -> str:
 
 def cars_section(reports: Path) -> str:
     metrics = read_json(reports / layout.CARS / layout.LESSON_METRICS)
-    rows = [
-        [html.escape(name)]
-        + [f"{metrics[block][name][m]:,.2f}" if m != "r2" else f"{metrics[block][name][m]:.4f}" for block in
-           ("test_full", "test_trimmed") for m in ("rmse", "mae", "r2")]
-        for name in metrics["test_full"]
-    ]  # fmt: skip
-    header = ["model", "RMSE (full test)", "MAE (full)", "R² (full)", "RMSE (trimmed test)", "MAE (trimmed)", "R²"]
-    low, high = metrics["outlier_bounds"]
     figures = ("mileage_vs_price", "age_vs_price", "predicted_vs_actual", "residuals", "loss")
     return "\n".join(
         [
             "<h2>Lesson: used-car price from age and mileage</h2>",
-            f"<p>Train prices outside [{low:,.0f}, {high:,.0f}] dropped from train only "
+            f"<p>Train {dropped_prices(*metrics['outlier_bounds'])} dropped from train only "
             f"({metrics['rows']['train_kept']:,} of {metrics['rows']['train']:,} kept); the test set is scored whole "
             f"and trimmed by the same bounds. Neuron RMSE / LinearRegression RMSE: "
-            f"{metrics['neuron_rmse_over_linear_regression']}. "
+            f"{number(metrics['neuron_rmse_over_linear_regression'])}. "
             '<a href="cars/metrics.json">metrics JSON</a></p>',
-            table(header, rows),
+            lesson_table(cars_table(metrics)),
             '<div class="figures">'
             + "".join(image(reports / layout.CARS / "figures" / f"{f}.png", f) for f in figures)
             + "</div>",
@@ -141,27 +140,13 @@ def cars_section(reports: Path) -> str:
 
 def fahrenheit_section(reports: Path) -> str:
     metrics = read_json(reports / layout.FAHRENHEIT / layout.LESSON_METRICS)
-
-    def shown(value, digits: int = 4) -> str:
-        return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-    rows = [
-        [
-            html.escape(name),
-            shown(row["weight"]),
-            shown(row["bias"]),
-            shown(row["iterations_to_converge"]),
-            shown(row["diverged_at_iteration"]),
-        ]
-        for name, row in metrics["learning_rates"].items()
-    ]
     best = metrics["least_squares"]
     return "\n".join(
         [
             "<h2>Lesson: one neuron learns Celsius → Fahrenheit</h2>",
-            f"<p>True rule F = 1.8·C + 32; least squares on these noisy pairs: {best['weight']:.4f}·C + "
-            f'{best["bias"]:.4f}. <a href="fahrenheit/metrics.json">metrics JSON</a></p>',
-            table(["learning rate", "weight", "bias", "iterations to converge", "diverged at"], rows),
+            f"<p>True rule F = 1.8·C + 32; least squares on these noisy pairs: {number(best['weight'])}·C + "
+            f'{number(best["bias"])}. <a href="fahrenheit/metrics.json">metrics JSON</a></p>',
+            lesson_table(fahrenheit_table(metrics)),
             image(reports / "fahrenheit" / "loss.png", "loss per iteration for each learning rate"),
         ]
     )
