@@ -103,6 +103,17 @@ def show_tab(page, tab: str) -> None:
     page.wait_for_timeout(700)  # let images and plots lay out
 
 
+SCROLL_THROUGH = """async () => { for (let y = 0; y < document.body.scrollHeight; y += 400) {
+  window.scrollTo(0, y); await new Promise(done => setTimeout(done, 150)); } window.scrollTo(0, 0); }"""
+
+
+def load_lazy_images(page) -> None:
+    """Scroll the whole page once: Gradio's gallery loads a picture only when it comes into view."""
+    page.evaluate(SCROLL_THROUGH)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+
+
 def first_look(url: str) -> dict:
     """What a person sees before typing anything: the classify tab's text, the car price, gallery thumbnails."""
     from playwright.sync_api import sync_playwright
@@ -146,6 +157,7 @@ def screenshot_tabs(url: str, folder: Path, message: str, state: str) -> list[Pa
 
     def shot(name: str) -> None:
         shots.append(folder / f"{name}-{state}.png")
+        load_lazy_images(page)
         page.screenshot(path=str(shots[-1]), full_page=True)
         small_png(shots[-1])
 

@@ -180,6 +180,16 @@ def predicted_vs_actual(ax, actual: np.ndarray, predicted: np.ndarray) -> None:
     ax.legend(loc="lower right")  # the cheap cars crowd the upper left
 
 
+def residuals(ax, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """What each test car's price is off by, against the neuron's price; zero is a perfect price."""
+    errors = actual - predicted
+    ax.scatter(predicted, errors, s=8, alpha=0.4)
+    ax.axhline(0, color="black", linewidth=2, zorder=3)
+    top = np.quantile(np.abs(errors), 0.99) * 1.1  # the few $1M+ cars would squash the rest to a line
+    ax.set_ylim(-top, top)
+    ax.set(xlabel="neuron's price ($)", ylabel="actual − predicted ($, top 1 % cut)", title="Test residuals")
+
+
 def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
@@ -195,11 +205,7 @@ def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> N
             ax.set(xlabel="age (years)", ylabel="price ($)", yscale="log", title="Age vs price (all listings)"),
         ),
         "predicted_vs_actual": lambda ax: predicted_vs_actual(ax, actual, predicted),
-        "residuals": lambda ax: (
-            ax.scatter(predicted, actual - predicted, s=6, alpha=0.5),
-            ax.axhline(0, color="black", linewidth=1.5),
-            ax.set(xlabel="neuron's price ($)", ylabel="actual - predicted ($)", title="Test residuals"),
-        ),
+        "residuals": lambda ax: residuals(ax, actual, predicted),
         "loss": lambda ax: (
             ax.plot(plot_data.losses),
             ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
