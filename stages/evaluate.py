@@ -7,6 +7,7 @@ every metric of every split (confusion counts, specificity, PR-AUC, threshold).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,15 @@ from stages.common.cli import (
     stage_featurizer,
 )
 from stages.common.features import Split, load_splits, require_both_classes
-from stages.common.figures import pyplot, save_figure
+from stages.common.figures import readable_figure, save_figure
 from stages.common.io import atomic_dir, read_json, write_json, write_parquet
 from stages.common.layout import ALL_METRICS, CARD, FIGURES, LOSS_HISTORY, MESSAGES_FILE, SPLIT_FILE
 from stages.common.metrics import classification_metrics, headline
 from stages.common.neuron import load_neuron, sigmoid
 from stages.common.params import load_params
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 app = stage_app(__doc__)
 
@@ -45,13 +49,18 @@ def _round(block: dict) -> dict:
     return {k: round(float(v), 6) if isinstance(v, float | np.floating) else v for k, v in block.items()}
 
 
+AXIS_LABELS = {
+    "roc.png": ("false positive rate (ham flagged as spam)", "true positive rate (spam caught)"),
+    "precision_recall.png": ("recall (spam caught)", "precision (flagged that is spam)"),
+}
+
+
 def save_figures(
     figures: Path, title: str, labels: np.ndarray, scores: np.ndarray, threshold: float, loss: pd.DataFrame
 ) -> None:
     """PNGs that read well offline (dvc plots show's HTML needs a CDN)."""
     from sklearn import metrics as skm  # ~0.7 s to import: here, not at the stage's start
 
-    plt = pyplot()
     figures.mkdir(parents=True, exist_ok=True)
     drawings = {
         "roc.png": lambda ax: skm.RocCurveDisplay.from_predictions(labels, scores, ax=ax, name=title),
@@ -65,8 +74,10 @@ def save_figures(
     if not loss.empty:
         drawings["loss.png"] = lambda ax: loss.plot(x="epoch", ax=ax, xlabel="epoch", ylabel="loss", logy=True)
     for name, draw in drawings.items():
-        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        fig, ax = readable_figure()
         draw(ax)
+        if name in AXIS_LABELS:  # sklearn's own ("True Positive Rate (Positive label: 1)") say less, in more
+            ax.set(xlabel=AXIS_LABELS[name][0], ylabel=AXIS_LABELS[name][1])
         ax.set_title(
             f"{title}: {name.removesuffix('.png').replace('_', ' ')} (test)"
             if name != "loss.png"
@@ -92,22 +103,41 @@ def reliability_rows(tables: dict[str, list[dict]], method: str) -> list[dict]:
     return [{"curve": curve, **row} for curve, rows in curves.items() for row in rows]
 
 
-def draw_reliability(path: Path, title: str, tables: dict[str, list[dict]], method: str) -> None:
-    """Fraction spam per bin against the mean predicted probability; the diagonal is perfect calibration."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+MIN_BIN_MESSAGES = 10  # a bin with fewer messages is drawn hollow: its fraction spam is mostly chance
+
+
+def reliability_figure(title: str, tables: dict[str, list[dict]], method: str) -> Figure:
+    """Fraction spam per bin against the mean predicted probability (the diagonal is perfect calibration),
+    with the messages in each bin under it: most messages sit in the end bins, and a bin of one or two
+    messages can only be 0 or 1. A marker's area grows with its bin's messages; points are not joined, as a
+    line through near-empty bins would read as a trend."""
+    from matplotlib.colors import to_rgba
+
+    fig, (curve, counts) = readable_figure((6.4, 6.4), nrows=2, sharex=True, height_ratios=[3, 1])
+    curve.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
     names = {"uncalibrated": "uncalibrated"} | ({"calibrated": f"calibrated ({method})"} if method != "none" else {})
-    for key, label in names.items():
+    width = 1 / ECE_BINS / len(names)  # the curves' count bars side by side within a bin
+    for offset, (key, label) in enumerate(names.items()):
         rows = tables[key]
-        ax.plot([r["mean_predicted"] for r in rows], [r["fraction_spam"] for r in rows], marker="o", label=label)
-    ax.set_xlabel(f"mean predicted spam probability ({ECE_BINS} equal-width bins)")
-    ax.set_ylabel("fraction spam")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{title}: reliability (test)")
-    ax.legend(loc="upper left")
-    save_figure(fig, path)
+        x, y = [r["mean_predicted"] for r in rows], [r["fraction_spam"] for r in rows]
+        n = np.array([r["count"] for r in rows])
+        color = f"C{offset}"
+        hollow = (1.0, 1.0, 1.0, 0.0)  # transparent: an alpha= argument would darken it, so none is given
+        faces = [to_rgba(color, 0.7) if count >= MIN_BIN_MESSAGES else hollow for count in n]
+        curve.scatter(x, y, s=30 + 270 * np.sqrt(n / n.max()), label=label, facecolors=faces, edgecolors=color,
+                      linewidths=1.5)  # fmt: skip
+        lefts = [r["bin_low"] + offset * width for r in rows]
+        bars = counts.bar(lefts, n, width=width, align="edge", color=color, alpha=0.75)
+        counts.bar_label(bars, labels=[f"{c:,}" for c in n], fontsize=8, padding=2, rotation=90)
+    curve.set(ylabel="fraction spam", xlim=(0, 1), ylim=(-0.03, 1.03), title=f"{title}: reliability (test)")
+    curve.legend(loc="upper left", markerscale=0.5, title=f"hollow: < {MIN_BIN_MESSAGES} messages", title_fontsize=9)
+    counts.set(yscale="log", ylabel="messages", xlabel=f"mean predicted spam probability ({ECE_BINS} equal-width bins)")
+    counts.set_ylim(0.7, max(max(r["count"] for r in tables[key]) for key in names) * 60)  # room for the labels
+    return fig
+
+
+def draw_reliability(path: Path, title: str, tables: dict[str, list[dict]], method: str) -> None:
+    save_figure(reliability_figure(title, tables, method), path)
 
 
 def loss_curves(history: list[dict]) -> pd.DataFrame:

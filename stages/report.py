@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import html
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -22,15 +24,81 @@ from stages.common.params import load_params
 
 app = stage_app(__doc__)
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 6px; }
-th { background: #f3f3f3; white-space: nowrap; }
+th { background: #f3f3f3; white-space: nowrap; } table.lesson th { white-space: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; } img { max-width: 100%; }
-.figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 320px; } img.wide { width: 100%; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 520px), 1fr)); gap: 12px; }
+.figures img { width: 100%; } img.wide { width: 100%; }
 .yes { color: #070; font-weight: bold; } .no { color: #888; } blockquote { color: #444; }
 """
 FIGURES = ("loss", "roc", "precision_recall", "confusion_matrix", "reliability")
+
+
+# The lessons' tables as a person reads them, formatted here for the app too (stages/user/app.py), so that
+# the two cannot drift: money with thousands separators and 2 decimals, R² and learned weights with 4,
+# counts with separators, and "–" where there is no value (a learning rate that diverged has no weight).
+MISSING = "–"
+CARS_COLUMNS = (("rmse", "RMSE", 2), ("mae", "MAE", 2), ("r2", "R²", 4))  # (metrics key, header, decimals)
+CARS_BLOCKS = (("test_full", "full test"), ("test_trimmed", "trimmed test"))
+
+
+@dataclass(frozen=True)
+class LessonTable:
+    """Header and rows as text, already formatted; the report writes them as HTML, the app as a grid."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+
+def number(value: float | None, decimals: int = 4) -> str:
+    """1234.5 -> "1,234.5000"; an integer keeps no decimals (3182 -> "3,182"); None or not finite -> "–"."""
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{decimals}f}"
+
+
+def cars_table(metrics: dict) -> LessonTable:
+    """Every model's RMSE, MAE and R² on the full and on the trimmed test set (reports/cars/metrics.json)."""
+    header = ["model"] + [f"{label} ({block})" for _, block in CARS_BLOCKS for _, label, _ in CARS_COLUMNS]
+    rows = [
+        [name]
+        + [number(metrics[block][name][key], decimals) for block, _ in CARS_BLOCKS for key, _, decimals in CARS_COLUMNS]
+        for name in metrics["test_full"]
+    ]
+    return LessonTable(header, rows)
+
+
+def fahrenheit_table(metrics: dict) -> LessonTable:
+    """Per learning rate: the learned weight and bias, and when it converged or diverged."""
+    header = ["learning rate", "weight", "bias", "iterations to converge", "diverged at"]
+    rows = [
+        [
+            name,
+            number(row["weight"]),
+            number(row["bias"]),
+            number(row["iterations_to_converge"]),
+            number(row["diverged_at_iteration"]),
+        ]
+        for name, row in metrics["learning_rates"].items()
+    ]
+    return LessonTable(header, rows)
+
+
+def dropped_prices(low: float, high: float) -> str:
+    """Which train prices the outlier rule drops, said truly: a bound below $0 (the IQR rule's lower bound
+    on skewed prices) drops no car, so it is not stated as if it did."""
+    has_low, has_high = math.isfinite(low) and low > 0, math.isfinite(high)
+    if has_low and has_high:
+        return f"prices outside [${low:,.0f}, ${high:,.0f}]"
+    if has_high:
+        return f"prices above ${high:,.0f}"
+    if has_low:
+        return f"prices below ${low:,.0f}"
+    return "no prices"
 
 
 def image(path: Path, alt: str, css_class: str = "") -> str:
@@ -42,7 +110,7 @@ def image(path: Path, alt: str, css_class: str = "") -> str:
     return f'<img{css} alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+def table(header: list[str], rows: list[list[str]], numeric_from: int = 1, css_class: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
@@ -50,7 +118,13 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
         + "</tr>"
         for row in rows
     )
-    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+    css = f' class="{css_class}"' if css_class else ""
+    return f'<div class="scroll"><table{css}><tr>{head}</tr>{body}</table></div>'
+
+
+def lesson_table(lesson: LessonTable) -> str:
+    """A lesson's table as `cars_table` or `fahrenheit_table` formatted it (the app shows the same text)."""
+    return table(lesson.header, [[html.escape(cell) for cell in row] for row in lesson.rows], css_class="lesson")
 
 
 def compare_section(compare: Comparison, reports: Path) -> str:
@@ -114,24 +188,16 @@ def explore_section(facts: dict, reports: Path) -> str:
 
 def cars_section(reports: Path) -> str:
     metrics = read_json(reports / layout.CARS / layout.LESSON_METRICS)
-    rows = [
-        [html.escape(name)]
-        + [f"{metrics[block][name][m]:,.2f}" if m != "r2" else f"{metrics[block][name][m]:.4f}" for block in
-           ("test_full", "test_trimmed") for m in ("rmse", "mae", "r2")]
-        for name in metrics["test_full"]
-    ]  # fmt: skip
-    header = ["model", "RMSE (full test)", "MAE (full)", "R² (full)", "RMSE (trimmed test)", "MAE (trimmed)", "R²"]
-    low, high = metrics["outlier_bounds"]
     figures = ("mileage_vs_price", "age_vs_price", "predicted_vs_actual", "residuals", "loss")
     return "\n".join(
         [
             "<h2>Lesson: used-car price from age and mileage</h2>",
-            f"<p>Train prices outside [{low:,.0f}, {high:,.0f}] dropped from train only "
+            f"<p>Train {dropped_prices(*metrics['outlier_bounds'])} dropped from train only "
             f"({metrics['rows']['train_kept']:,} of {metrics['rows']['train']:,} kept); the test set is scored whole "
             f"and trimmed by the same bounds. Neuron RMSE / LinearRegression RMSE: "
-            f"{metrics['neuron_rmse_over_linear_regression']}. "
+            f"{number(metrics['neuron_rmse_over_linear_regression'])}. "
             '<a href="cars/metrics.json">metrics JSON</a></p>',
-            table(header, rows),
+            lesson_table(cars_table(metrics)),
             '<div class="figures">'
             + "".join(image(reports / layout.CARS / "figures" / f"{f}.png", f) for f in figures)
             + "</div>",
@@ -141,27 +207,13 @@ def cars_section(reports: Path) -> str:
 
 def fahrenheit_section(reports: Path) -> str:
     metrics = read_json(reports / layout.FAHRENHEIT / layout.LESSON_METRICS)
-
-    def shown(value, digits: int = 4) -> str:
-        return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-    rows = [
-        [
-            html.escape(name),
-            shown(row["weight"]),
-            shown(row["bias"]),
-            shown(row["iterations_to_converge"]),
-            shown(row["diverged_at_iteration"]),
-        ]
-        for name, row in metrics["learning_rates"].items()
-    ]
     best = metrics["least_squares"]
     return "\n".join(
         [
             "<h2>Lesson: one neuron learns Celsius → Fahrenheit</h2>",
-            f"<p>True rule F = 1.8·C + 32; least squares on these noisy pairs: {best['weight']:.4f}·C + "
-            f'{best["bias"]:.4f}. <a href="fahrenheit/metrics.json">metrics JSON</a></p>',
-            table(["learning rate", "weight", "bias", "iterations to converge", "diverged at"], rows),
+            f"<p>True rule F = 1.8·C + 32; least squares on these noisy pairs: {number(best['weight'])}·C + "
+            f'{number(best["bias"])}. <a href="fahrenheit/metrics.json">metrics JSON</a></p>',
+            lesson_table(fahrenheit_table(metrics)),
             image(reports / "fahrenheit" / "loss.png", "loss per iteration for each learning rate"),
         ]
     )

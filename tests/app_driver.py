@@ -1,9 +1,9 @@
-"""Drive `spam serve` in headless Chromium: type messages, read the verdicts shown, take a screenshot.
+"""Drive `spam serve` in headless Chromium: type messages, read the verdicts and bars shown, take screenshots.
 
-Used by tests/test_app.py; also runnable by hand for the README's screenshots of every tab, before and after input:
-    python -m tests.app_driver --tabs http://127.0.0.1:7860 docs/screenshots
-and of the report:
-    python -m tests.app_driver --page reports/index.html docs/screenshots/report.png
+Used by tests/test_app.py; also runnable by hand for docs/screenshots, one PNG per app tab and per report
+section, named `<shot>-<state>.png` (state: `before` or `after` a change, as the docs compare them):
+    python -m tests.app_driver --tabs http://127.0.0.1:7860 docs/screenshots after
+    python -m tests.app_driver --page reports/index.html docs/screenshots after
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -26,6 +27,29 @@ def verdicts_on_page(page) -> dict[str, str]:
     rows = page.locator("#verdicts [role=row]").all()
     cells = [row.locator("[role=gridcell]").all_inner_texts() for row in rows]
     return {c[0].strip(): c[1].strip() for c in cells if len(c) >= 2 and c[0].strip()}
+
+
+def thresholds_on_page(page) -> dict[str, float]:
+    """{featurizer: threshold} as the verdict table shows it (its fourth cell)."""
+    rows = page.locator("#verdicts [role=row]").all()
+    cells = [row.locator("[role=gridcell]").all_inner_texts() for row in rows]
+    return {c[0].strip(): float(c[3]) for c in cells if len(c) >= 4 and c[0].strip()}
+
+
+BARS_DRAWN = """() => [...document.querySelectorAll('#probability-bars .probability-bar')].map(row => {
+  const track = row.querySelector('.bar-track').getBoundingClientRect(),
+        mark = row.querySelector('.threshold-marker').getBoundingClientRect(),
+        fill = row.querySelector('.bar-fill').getBoundingClientRect();
+  return {featurizer: row.dataset.featurizer, label: row.querySelector('.bar-label').innerText,
+          marker: (mark.left + mark.width / 2 - track.left) / track.width, fill: fill.width / track.width,
+          marker_width: mark.width, marker_height: mark.height, track_height: track.height};
+})"""
+
+
+def bars_on_page(page) -> list[dict]:
+    """Each probability bar as drawn: where its threshold mark sits and how far its fill reaches, as
+    fractions of its track's width, with the mark's size in pixels and the bar's label."""
+    return page.evaluate(BARS_DRAWN)
 
 
 TABLE_CHANGED = """([before, rows]) => {
@@ -79,6 +103,17 @@ def show_tab(page, tab: str) -> None:
     page.wait_for_timeout(700)  # let images and plots lay out
 
 
+SCROLL_THROUGH = """async () => { for (let y = 0; y < document.body.scrollHeight; y += 400) {
+  window.scrollTo(0, y); await new Promise(done => setTimeout(done, 150)); } window.scrollTo(0, 0); }"""
+
+
+def load_lazy_images(page) -> None:
+    """Scroll the whole page once: Gradio's gallery loads a picture only when it comes into view."""
+    page.evaluate(SCROLL_THROUGH)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+
+
 def first_look(url: str) -> dict:
     """What a person sees before typing anything: the classify tab's text, the car price, gallery thumbnails."""
     from playwright.sync_api import sync_playwright
@@ -94,75 +129,108 @@ def first_look(url: str) -> dict:
     return {"classify_text": classify_text, "car_price": price, "thumbnail_fits": fits}
 
 
-def screenshot_tabs(url: str, folder: Path, message: str) -> list[Path]:
-    """A full-page PNG of every tab, and of the classify and used-car tabs after input too."""
+SCREENSHOT_BYTES = 400_000  # a PNG in docs/ above this is reduced to 256 colours (text stays sharp)
+REPORT_SECTIONS = {"report": "#compare", "report-plots": "#plots", "report-cars": "#cars",
+                   "report-fahrenheit": "#fahrenheit"}  # fmt: skip
+FIRST_FIGURES = """section => { const top = document.querySelector(section).getBoundingClientRect(),
+  end = document.querySelector(section + ' .figures').getBoundingClientRect();
+  return {x: top.left + scrollX, y: top.top + scrollY, width: top.width, height: end.bottom - top.top}; }"""
+
+
+def small_png(png: Path) -> None:
+    """Keep a screenshot for docs/ under SCREENSHOT_BYTES: a full page of plots can weigh megabytes."""
+    if png.stat().st_size <= SCREENSHOT_BYTES:
+        return
+    from PIL import Image
+
+    with Image.open(png) as image:
+        reduced = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    reduced.save(png, optimize=True)
+
+
+def screenshot_tabs(url: str, folder: Path, message: str, state: str) -> list[Path]:
+    """A full-page PNG of every tab, the classify tab after classifying `message`: `<tab>-<state>.png`."""
     from playwright.sync_api import sync_playwright
 
     folder.mkdir(parents=True, exist_ok=True)
     shots = []
 
     def shot(name: str) -> None:
-        shots.append(folder / f"{name}.png")
+        shots.append(folder / f"{name}-{state}.png")
+        load_lazy_images(page)
         page.screenshot(path=str(shots[-1]), full_page=True)
+        small_png(shots[-1])
 
     with sync_playwright() as playwright:
         browser, page = open_app(playwright, url, [])
-        shot("classify-before")
         classify_on_page(page, message, 1)
-        shot("classify-after")
-        show_tab(page, "compare")
-        shot("compare")
-        show_tab(page, "cars")
-        shot("cars-before")
-        age = page.get_by_label("Car age (years)").first
-        age.fill("12")
-        age.press("Enter")
-        page.wait_for_timeout(1000)
-        shot("cars-after")
-        show_tab(page, "fahrenheit")
-        shot("fahrenheit")
+        shot("classify")
+        for tab in ("compare", "cars", "fahrenheit"):
+            show_tab(page, tab)
+            shot(tab)
         browser.close()
     return shots
 
 
-def screenshot_page(path: Path, png: Path) -> None:
-    """A full-page PNG of a local HTML file (the report), as headless Chromium draws it."""
+def screenshot_report(path: Path, folder: Path, state: str) -> list[Path]:
+    """The report (a local HTML file) as headless Chromium draws it, one PNG per section:
+    `report-<state>.png` (the compare table), `report-plots-<state>.png` (the first featurizer's plots), ..."""
     from playwright.sync_api import sync_playwright
 
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(path.resolve().as_uri(), wait_until="load")
-        page.screenshot(path=str(png), full_page=True)
+        for name, section in REPORT_SECTIONS.items():
+            shots.append(folder / f"{name}-{state}.png")
+            if section == "#plots":  # every featurizer's plots would be a page of megabytes: the first one's
+                page.screenshot(path=str(shots[-1]), full_page=True, clip=page.evaluate(FIRST_FIGURES, section))
+            else:
+                page.locator(section).screenshot(path=str(shots[-1]))
+            small_png(shots[-1])
         browser.close()
+    return shots
+
+
+@dataclass
+class Drive:
+    """What a drive through the classify tab saw."""
+
+    verdicts: list[dict] = field(default_factory=list)  # {featurizer: verdict} per message, in turn
+    bars: list[list[dict]] = field(default_factory=list)  # bars_on_page after each message
+    thresholds: list[dict] = field(default_factory=list)  # thresholds_on_page after each message
+    notes: list[str] = field(default_factory=list)  # the page's text after each odd input
+    outside: list[str] = field(default_factory=list)  # every URL requested outside the app's host
 
 
 def drive(
     url: str, messages: list[str], expect_rows: int, screenshot: Path | None = None, odd: tuple[str, ...] = ()
-) -> tuple[list[dict], list[str], list[str]]:
-    """Verdicts for each message in turn, the page text after each `odd` input (taken after the screenshot),
-    and every URL the page requested outside `url`'s host."""
+) -> Drive:
+    """Classify each message in turn, then each `odd` input (after the screenshot), and say what was seen."""
     from playwright.sync_api import sync_playwright
 
-    outside: list[str] = []
-    results = []
+    seen = Drive()
     with sync_playwright() as playwright:
-        browser, page = open_app(playwright, url, outside)
+        browser, page = open_app(playwright, url, seen.outside)
         for message in messages:
-            results.append(classify_on_page(page, message, expect_rows))
+            seen.verdicts.append(classify_on_page(page, message, expect_rows))
+            seen.bars.append(bars_on_page(page))
+            seen.thresholds.append(thresholds_on_page(page))
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
-        notes = [note_for(page, message) for message in odd]
+        seen.notes = [note_for(page, message) for message in odd]
         browser.close()
-    return results, notes, outside
+    return seen
 
 
 if __name__ == "__main__":
     spam = "WINNER!! You have been selected for a FREE prize. Call 09061701461 to claim"
     if sys.argv[1] == "--page":
-        screenshot_page(Path(sys.argv[2]), Path(sys.argv[3]))
+        print("\n".join(str(p) for p in screenshot_report(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])))
     elif sys.argv[1] == "--tabs":
-        print("\n".join(str(p) for p in screenshot_tabs(sys.argv[2], Path(sys.argv[3]), spam)))
+        print("\n".join(str(p) for p in screenshot_tabs(sys.argv[2], Path(sys.argv[3]), spam, sys.argv[4])))
     else:
         print(drive(sys.argv[1], ["Are we still on for lunch tomorrow?", spam], 1, Path(sys.argv[2])))

@@ -192,11 +192,12 @@ def test_message_markup_is_shown_as_text_in_a_real_browser(trained):
         message = f"{image} {tag} **bold** **prize** win\x1b[1G"
         server, port = serve_in(trained)
         try:
-            _, [shown], outside = drive(f"http://127.0.0.1:{port}", [], 1, None, (message,))
+            seen = drive(f"http://127.0.0.1:{port}", [], 1, None, (message,))
         finally:
             server.terminate()
             server.wait(timeout=30)
         assert asked == []  # nothing reached the trap: no <img> made from the message
+    [shown], outside = seen.notes, seen.outside
     note = shown.split("leaned on: ")[1]
     assert f"{image} (" in note and "**prize** (" in note and "win\\x1b[1G" in note, shown  # as written
     highlight = " ".join(shown.split("words that pushed towards spam")[1].split())  # one line per piece
@@ -219,12 +220,13 @@ def test_app_in_a_real_browser(project, first_run):
         screenshot = project / "reports" / "app.png"
         url, odd = f"http://127.0.0.1:{port}", ("", "free " * 20_000)
         look = first_look(url)
-        (spam, ham), (empty, long), outside = drive(url, [SPAM, HAM], 6, screenshot, odd)
+        seen = drive(url, [SPAM, HAM], 6, screenshot, odd)
         alive = server.poll() is None
     finally:
         server.terminate()
         server.wait(timeout=30)
     printed = server.stdout.read().decode()
+    (spam, ham), (empty, long), outside = seen.verdicts, seen.notes, seen.outside
     # Before any input: a sentence, not an empty table's "1 2 3" or placeholder icons; a price, not $0.
     assert "Type a message or pick an example" in look["classify_text"] and "Verdicts" not in look["classify_text"]
     assert float(look["car_price"].replace(",", "")) > 1_000
@@ -237,3 +239,25 @@ def test_app_in_a_real_browser(project, first_run):
     assert "Traceback" not in empty + long
     assert outside == []  # nothing fetched from outside the app: no CDN, no analytics
     assert screenshot.read_bytes()[:4] == b"\x89PNG"
+    for bars, thresholds in zip(seen.bars, seen.thresholds, strict=True):  # each model's own threshold, drawn
+        assert [bar["featurizer"] for bar in bars] == list(spam)
+        for bar in bars:
+            assert bar["marker"] == pytest.approx(thresholds[bar["featurizer"]], abs=0.005), bars
+            assert bar["marker_width"] >= 2 and bar["marker_height"] > bar["track_height"], bar  # seen above the fill
+            assert f"threshold {thresholds[bar['featurizer']]:.4f}" in bar["label"], bar
+            probability = float(bar["label"].split()[0])
+            assert 0 < probability < 1 and bar["fill"] == pytest.approx(probability, abs=0.005), bar
+
+
+def test_each_bar_carries_its_own_models_threshold_and_a_shown_probability(tiny_predictor):
+    """The probability bars mark each model's own threshold; their labels never read 0 or 1."""
+    from stages.user.app import bars_html, probability_bars
+
+    strict = Predictor(0.7, tiny_predictor.featurize, tiny_predictor.neuron)
+    certain = Predictor(0.3, tiny_predictor.featurize, Neuron(np.zeros(tiny_predictor.neuron.weight.shape), 30.0))
+    bars = probability_bars(verdict_table(SPAM, {"bow": tiny_predictor, "strict": strict, "certain": certain}))
+    assert [(bar.featurizer, bar.threshold) for bar in bars] == [("bow", 0.5), ("strict", 0.7), ("certain", 0.3)]
+    shown = bars_html(bars)
+    assert shown.count('class="threshold-marker"') == 3
+    assert "left: 50.00%" in shown and "left: 70.00%" in shown and "left: 30.00%" in shown
+    assert "0.9999" in shown and "1.0000" not in shown  # shown_probability: never a certainty

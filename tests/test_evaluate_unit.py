@@ -48,3 +48,22 @@ def test_reliability_rows_name_each_curve():
     tables = {"calibrated": [{"bin": 0}], "uncalibrated": [{"bin": 1}]}
     assert reliability_rows(tables, "none") == [{"curve": "uncalibrated", "bin": 1}]
     assert [row["curve"] for row in reliability_rows(tables, "platt")] == ["calibrated (platt)", "uncalibrated"]
+
+
+def test_reliability_diagram_shows_each_bins_count_and_draws_no_line_through_bins():
+    from matplotlib.lines import Line2D
+
+    from stages.evaluate import reliability_figure
+
+    rows = [
+        {"bin_low": 0.0, "bin_high": 0.1, "mean_predicted": 0.01, "fraction_spam": 0.002, "count": 950},
+        {"bin_low": 0.4, "bin_high": 0.5, "mean_predicted": 0.45, "fraction_spam": 1.0, "count": 1},  # near-empty
+        {"bin_low": 0.9, "bin_high": 1.0, "mean_predicted": 0.98, "fraction_spam": 0.97, "count": 130},
+    ]
+    fig = reliability_figure("bow", {"calibrated": rows, "uncalibrated": rows}, "none")
+    curve, counts = fig.axes
+    assert [t.get_text() for t in counts.texts] == ["950", "1", "130"]  # one count per non-empty bin, under it
+    lines = [line for line in curve.get_lines() if isinstance(line, Line2D)]
+    assert [len(line.get_xdata()) for line in lines] == [2]  # the diagonal only: points are not joined
+    sizes = curve.collections[0].get_sizes()
+    assert sizes[0] > sizes[2] > sizes[1]  # a marker's area grows with its bin's messages

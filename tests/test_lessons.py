@@ -110,3 +110,49 @@ def test_celsius_neuron_recovers_the_rule_at_a_sensible_lr_and_diverges_when_too
     assert metrics["learning_rates"]["lr=1e-05"]["iterations_to_converge"] is None  # too low: still far off
     assert metrics["learning_rates"]["lr=0.002"]["diverged_at_iteration"] is not None  # too high
     assert list(curves.columns) == ["iteration", "lr=1e-05", "lr=0.001", "lr=0.002"]
+
+
+def test_lesson_numbers_read_as_the_report_shows_them():
+    from stages.report import MISSING, number
+
+    assert number(15213.47, 2) == "15,213.47" and number(0.46623, 4) == "0.4662" and number(-0.0022) == "-0.0022"
+    assert number(3182) == "3,182" and number(14) == "14"  # counts: separators, no decimals
+    assert number(None) == MISSING == "–" and number(float("nan")) == MISSING and number(float("-inf")) == MISSING
+
+
+def test_cars_and_fahrenheit_tables_are_formatted_once_for_report_and_app():
+    from stages.report import cars_table, fahrenheit_table
+
+    block = {"neuron": {"rmse": 15213.47, "mae": 11786.35, "r2": 0.4662}}
+    cars = cars_table({"test_full": block, "test_trimmed": block})
+    assert cars.header == ["model", "RMSE (full test)", "MAE (full test)", "R² (full test)", "RMSE (trimmed test)",
+                           "MAE (trimmed test)", "R² (trimmed test)"]  # fmt: skip
+    assert cars.rows == [["neuron", *["15,213.47", "11,786.35", "0.4662"] * 2]]
+    rates = {
+        "lr=0.001": {
+            "weight": 1.793912,
+            "bias": 31.890412,
+            "iterations_to_converge": 3182,
+            "diverged_at_iteration": None,
+        },
+        "lr=0.002": {"weight": None, "bias": None, "iterations_to_converge": None, "diverged_at_iteration": 14},
+    }
+    assert fahrenheit_table({"learning_rates": rates}).rows == [
+        ["lr=0.001", "1.7939", "31.8904", "3,182", "–"],
+        ["lr=0.002", "–", "–", "–", "14"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "said"),
+    [
+        (-32373.5, 99422.0, "prices above $99,422"),  # the IQR rule on skewed prices: no car is below $0
+        (0.0, 99422.0, "prices above $99,422"),
+        (1200.0, 99422.0, "prices outside [$1,200, $99,422]"),
+        (float("-inf"), float("inf"), "no prices"),  # cars_train.outliers: none
+    ],
+)
+def test_the_dropped_price_range_never_states_a_negative_price(low, high, said):
+    from stages.report import dropped_prices
+
+    assert dropped_prices(low, high) == said

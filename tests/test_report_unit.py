@@ -58,3 +58,21 @@ def test_the_data_section_shows_the_near_duplicate_counts(tmp_path):
     page = render_index(directory, ["bow"])
     assert "<p>464 messages are near-duplicates in 162 groups (largest 14; 0 near-twins across source files)" in page
     assert "near-duplicates" not in render_index(reports_dir(tmp_path, []), ["bow"])  # an older explore.json
+
+
+def test_lesson_sections_use_the_shared_formats_and_state_no_negative_price(tmp_path):
+    directory = reports_dir(tmp_path, [])
+    block = {"neuron": {"rmse": 15213.47, "mae": 11786.35, "r2": 0.4662}}
+    cars = {
+        "test_full": block, "test_trimmed": block, "outlier_bounds": [-32373.5, 99422.0],
+        "rows": {"train": 3207, "train_kept": 3016}, "neuron_rmse_over_linear_regression": 1.0,
+    }  # fmt: skip
+    rates = {"lr=0.002": {"weight": None, "bias": None, "iterations_to_converge": None, "diverged_at_iteration": 14}}
+    for lesson, metrics in (("cars", cars), ("fahrenheit", {"least_squares": {"weight": 1.8, "bias": 32.0},
+                                                            "learning_rates": rates})):  # fmt: skip
+        (directory / lesson).mkdir()
+        (directory / lesson / "metrics.json").write_text(json.dumps(metrics))
+    page = render_index(directory, ["bow"])
+    assert "<th>R² (trimmed test)</th>" in page and '<td class="num">15,213.47</td>' in page
+    assert "Train prices above $99,422 dropped" in page and "32,374" not in page and "32,373" not in page
+    assert '<td>lr=0.002</td><td class="num">–</td>' in page and "1.0000" in page

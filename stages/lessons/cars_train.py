@@ -19,7 +19,7 @@ import typer
 
 from stages.common.cli import reports_errors, stage_app
 from stages.common.errors import StageError
-from stages.common.figures import pyplot, save_figure
+from stages.common.figures import readable_figure, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import CARS, CARS_LISTINGS, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import CarsTrainParams, load_params
@@ -161,10 +161,38 @@ def train_and_score(listings: pd.DataFrame, params: CarsTrainParams) -> tuple[di
     return metrics, fit
 
 
+def below_zero(predicted: np.ndarray) -> str:
+    """How many predicted prices are negative, said plainly: a straight line in age and mileage prices the
+    oldest, most-driven cars below $0, which no listing is; the figure shows them rather than hiding them."""
+    count = int((predicted < 0).sum())
+    return f"{count:,} of {len(predicted):,} test cars priced below $0" if count else "no test car priced below $0"
+
+
+def predicted_vs_actual(ax, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """The neuron's price against the listed one, the identity line on top (a point on it is priced right)."""
+    top = np.quantile(actual, 0.99) * 1.05  # the few $1M+ cars would squash the rest
+    ax.scatter(actual, predicted, s=8, alpha=0.4, label="a test car")
+    ax.axline((0, 0), slope=1, color="black", linewidth=2, zorder=3, label="predicted = actual")
+    if predicted.min() < 0:
+        ax.axhspan(predicted.min() * 1.1, 0, color="tab:red", alpha=0.1, zorder=0, label=below_zero(predicted))
+    ax.set_xlim(0, top)
+    ax.set(xlabel="actual price ($, top 1 % cut)", ylabel="predicted ($)", title="Test: predicted vs actual")
+    ax.legend(loc="lower right")  # the cheap cars crowd the upper left
+
+
+def residuals(ax, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """What each test car's price is off by, against the neuron's price; zero is a perfect price."""
+    errors = actual - predicted
+    ax.scatter(predicted, errors, s=8, alpha=0.4)
+    ax.axhline(0, color="black", linewidth=2, zorder=3)
+    top = np.quantile(np.abs(errors), 0.99) * 1.1  # the few $1M+ cars would squash the rest to a line
+    ax.set_ylim(-top, top)
+    ax.set(xlabel="neuron's price ($)", ylabel="actual − predicted ($, top 1 % cut)", title="Test residuals")
+
+
 def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    plt = pyplot()
     figures.mkdir(parents=True, exist_ok=True)
     age, actual, predicted = plot_data.features["age"], plot_data.test_actual, plot_data.test_predicted
     drawings = {
@@ -176,25 +204,16 @@ def draw_figures(listings: pd.DataFrame, plot_data: CarsFit, figures: Path) -> N
             ax.scatter(age, listings["price"], s=4, alpha=0.4),
             ax.set(xlabel="age (years)", ylabel="price ($)", yscale="log", title="Age vs price (all listings)"),
         ),
-        "predicted_vs_actual": lambda ax: (
-            ax.scatter(actual, predicted, s=6, alpha=0.5),
-            ax.axline((0, 0), slope=1, color="gray", linestyle="--"),
-            ax.set_xlim(0, np.quantile(actual, 0.99) * 1.05),  # the few $1M+ cars would squash the rest
-            ax.set(xlabel="actual price ($, top 1 % cut)", ylabel="predicted ($)", title="Test: predicted vs actual"),
-        ),
-        "residuals": lambda ax: (
-            ax.scatter(predicted, actual - predicted, s=6, alpha=0.5),
-            ax.axhline(0, color="gray", linestyle="--"),
-            ax.set(xlabel="neuron's price ($)", ylabel="actual - predicted ($)", title="Test residuals"),
-        ),
+        "predicted_vs_actual": lambda ax: predicted_vs_actual(ax, actual, predicted),
+        "residuals": lambda ax: residuals(ax, actual, predicted),
         "loss": lambda ax: (
             ax.plot(plot_data.losses),
             ax.set(xlabel="epoch", ylabel="MSE (standardised target)", yscale="log", title="Neuron loss per epoch"),
         ),
     }  # fmt: skip
-    thousands = FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k")
+    thousands = FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k" if value else "0")
     for name, draw in drawings.items():
-        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        fig, ax = readable_figure()
         draw(ax)
         for axis in THOUSANDS_AXES.get(name, ""):  # 150000 -> 150k: long tick labels overlap
             getattr(ax, f"{axis}axis").set_major_formatter(thousands)

@@ -15,7 +15,7 @@ import pandas as pd
 import typer
 
 from stages.common.cli import reports_errors, stage_app
-from stages.common.figures import pyplot, save_figure
+from stages.common.figures import readable_figure, save_figure
 from stages.common.io import atomic_dir, write_json
 from stages.common.layout import FAHRENHEIT, LESSON_METRICS, REPORTS_DIR
 from stages.common.params import FahrenheitParams, load_params
@@ -74,11 +74,15 @@ def sweep(params: FahrenheitParams) -> tuple[dict, pd.DataFrame]:
 
 
 def draw_losses(curves: pd.DataFrame, path: Path) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = readable_figure((9, 4.8))  # the report shows it the page's whole width
     for column in curves.columns.drop("iteration"):
         ax.plot(curves["iteration"], curves[column], label=column)
-    ax.set(xlabel="iteration", ylabel="MSE (log scale)", yscale="log", title="One neuron learning C -> F: loss per lr")
+    ax.set(
+        xlabel="iteration",
+        ylabel="MSE (log scale)",
+        yscale="log",
+        title="One neuron learning C → F: loss per learning rate",
+    )
     ax.set_ylim(top=min(ax.get_ylim()[1], 1e8))
     ax.legend()
     save_figure(fig, path)

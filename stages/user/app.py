@@ -8,16 +8,17 @@ no share link, system fonts only (no CDN).
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
@@ -27,6 +28,7 @@ from stages.common.io import read_json  # noqa: E402
 from stages.common.layout import PARAMS_FILE, REPORTS_DIR  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS, price_from_sliders  # noqa: E402
+from stages.report import LessonTable, cars_table, dropped_prices, fahrenheit_table  # noqa: E402
 from stages.user.predictor import Predictor, load_predictor, model_stamp, trained_featurizers  # noqa: E402
 from stages.user.verdicts import (  # noqa: E402
     check_message,
@@ -52,6 +54,7 @@ WAITING = (
     "probability and the words that pushed bag-of-words and TF-IDF will appear here."
 )
 VERDICT_COLUMNS = ["featurizer", "verdict", "spam probability", "threshold"]
+BAR_COLOURS = {"spam": "#dc2626", "ham": "#2563eb"}  # as the word highlights: red towards spam, blue towards ham
 
 
 def featurizer_order(names: list[str]) -> list[str]:
@@ -124,6 +127,56 @@ def load_predictors(verbose: bool = False) -> ServedModels:
     return ServedModels(featurizer_order(trained_featurizers()), verbose)
 
 
+@dataclass(frozen=True)
+class ProbabilityBar:
+    """One model's bar: its p(spam) as the verdict table shows it, and the threshold from its own card."""
+
+    featurizer: str
+    verdict: str
+    probability: float  # shown_probability: 4 decimals, never 0 or 1
+    threshold: float
+
+
+def probability_bars(table: pd.DataFrame) -> list[ProbabilityBar]:
+    """The verdict table's rows as bars, in its order."""
+    return [
+        ProbabilityBar(row["featurizer"], row["verdict"], float(row["spam probability"]), float(row["threshold"]))
+        for _, row in table.iterrows()
+    ]
+
+
+def bar_html(bar: ProbabilityBar) -> str:
+    """A horizontal bar from 0 to 1, a black mark at the model's threshold, and both numbers as text."""
+    fill = f"width: {bar.probability:.2%}; background: {BAR_COLOURS.get(bar.verdict, '#6b7280')};"
+    mark = f"left: {bar.threshold:.2%};"
+    return (
+        f'<div class="probability-bar" data-featurizer="{html.escape(bar.featurizer)}" style="display: grid; '
+        'grid-template-columns: 10em 1fr 17em; align-items: center; gap: 12px; margin: 10px 0;">'
+        f'<span style="font-family: ui-monospace, monospace;">{html.escape(bar.featurizer)}</span>'
+        '<div class="bar-track" style="position: relative; height: 22px; background: #e5e7eb; border-radius: 3px;">'
+        f'<div class="bar-fill" style="position: absolute; left: 0; top: 0; bottom: 0; {fill}"></div>'
+        f'<div class="threshold-marker" title="threshold {bar.threshold:.4f}" style="position: absolute; top: -6px; '
+        f'bottom: -6px; {mark} width: 3px; margin-left: -1.5px; background: #111; box-shadow: 0 0 0 1px #fff;"></div>'
+        "</div>"
+        f'<span class="bar-label" style="font-variant-numeric: tabular-nums;">{bar.probability:.4f} '
+        f"({html.escape(bar.verdict)}; threshold {bar.threshold:.4f})</span></div>"
+    )
+
+
+def bars_html(bars: list[ProbabilityBar]) -> str:
+    """Every model's bar under one heading and a 0-to-1 scale."""
+    scale = (
+        '<div style="display: grid; grid-template-columns: 10em 1fr 17em; gap: 12px; color: #6b7280;">'
+        '<span></span><span style="display: flex; justify-content: space-between;"><span>0</span><span>0.5</span>'
+        "<span>1</span></span><span></span></div>"
+    )
+    return (
+        '<div class="probability-bars"><p style="font-weight: 600; margin: 0 0 4px;">Spam probability per model '
+        '<span style="font-weight: normal;">(black mark: the threshold from that model\'s own card; '
+        "at or past it, the verdict is spam)</span></p>" + "".join(bar_html(bar) for bar in bars) + scale + "</div>"
+    )
+
+
 def hidden(count: int) -> list[dict]:
     """Updates that hide `count` result components: an empty table or chart would show placeholders."""
     return [gr.update(visible="hidden") for _ in range(count)]
@@ -151,7 +204,7 @@ def classify(message: str, models: ServedModels):
         pieces = [(printable(piece), score) for piece, score in highlighted(checked.text, contributions)]
         explained.append(gr.update(value=pieces, visible=True))  # escape codes shown, not kept raw
         notes.append(f"**{name}** leaned on: {literal(top_words(contributions))}")  # the message's words: text only
-    bars = table[["featurizer", "spam probability"]]
+    bars = bars_html(probability_bars(table))
     shown = [gr.update(value=table, visible=True), gr.update(value=bars, visible=True)]
     return "\n\n".join(notes), *shown, *explained
 
@@ -167,14 +220,7 @@ def classify_tab(models: ServedModels) -> None:
     table = gr.Dataframe(
         pd.DataFrame(columns=VERDICT_COLUMNS), label="Verdicts", interactive=False, elem_id="verdicts", visible="hidden"
     )
-    bars = gr.BarPlot(
-        x="featurizer",
-        y="spam probability",
-        y_lim=[0, 1],
-        sort=models.names,  # the table's order, not alphabetical
-        title="Spam probability per model",
-        visible="hidden",
-    )
+    bars = gr.HTML("", elem_id="probability-bars", visible="hidden")
     highlights = [
         gr.HighlightedText(
             label=f"{name}: words that pushed towards spam (red) or ham (blue)", show_legend=False, visible="hidden"
@@ -184,6 +230,11 @@ def classify_tab(models: ServedModels) -> None:
     outputs = [note, table, bars, *highlights]
     button.click(lambda text: classify(text, models), inputs=message, outputs=outputs)
     message.submit(lambda text: classify(text, models), inputs=message, outputs=outputs)
+
+
+def lesson_table(lesson: LessonTable) -> None:
+    """A lesson's table as the report shows it (stages/report.py formats both)."""
+    gr.Dataframe(pd.DataFrame(lesson.rows, columns=lesson.header), interactive=False, wrap=True)
 
 
 def figure_gallery(paths: list[Path], label: str) -> None:
@@ -216,9 +267,11 @@ def cars_tab(reports: Path) -> None:
         return
     state, card = load_file(str(folder / NEURON_WEIGHTS)), read_json(folder / NEURON_CARD)
     metrics = read_json(folder / layout.LESSON_METRICS)
-    rows = [{"model": name, **values} for name, values in metrics["test_trimmed"].items()]
-    gr.Markdown("Test metrics on cars inside the train price bounds (see `reports/cars/metrics.json`):")
-    gr.Dataframe(pd.DataFrame(rows), interactive=False)
+    gr.Markdown(
+        f"Train {dropped_prices(*metrics['outlier_bounds'])} dropped from train only; the test set is scored "
+        "whole and trimmed by the same bounds (see `reports/cars/metrics.json`):"
+    )
+    lesson_table(cars_table(metrics))
     if card["features"] != ["age", "mileage"]:
         gr.Markdown(f"The sliders need an age-and-mileage model; this one uses {card['features']}.")
     else:
@@ -237,10 +290,7 @@ def fahrenheit_tab(reports: Path) -> None:
     if not (folder / layout.LESSON_METRICS).exists():
         gr.Markdown("The Celsius → Fahrenheit lesson has not run yet: `dvc repro fahrenheit`.")
         return
-    metrics = read_json(folder / layout.LESSON_METRICS)
-    rows = [{"learning rate": name, **{k: v for k, v in row.items() if k != "lr"}} for name, row in
-            metrics["learning_rates"].items()]  # fmt: skip
-    gr.Dataframe(pd.DataFrame(rows).replace({np.nan: None}), interactive=False)
+    lesson_table(fahrenheit_table(read_json(folder / layout.LESSON_METRICS)))
     gr.Image(str(folder / "loss.png"), label="Loss per iteration, one line per learning rate")
 
 
