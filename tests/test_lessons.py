@@ -113,7 +113,7 @@ def test_celsius_neuron_recovers_the_rule_at_a_sensible_lr_and_diverges_when_too
 
 
 def test_lesson_numbers_read_as_the_report_shows_them():
-    from stages.report import MISSING, number
+    from stages.common.lesson_tables import MISSING, number
 
     assert number(15213.47, 2) == "15,213.47" and number(0.46623, 4) == "0.4662" and number(-0.0022) == "-0.0022"
     assert number(3182) == "3,182" and number(14) == "14"  # counts: separators, no decimals
@@ -121,7 +121,7 @@ def test_lesson_numbers_read_as_the_report_shows_them():
 
 
 def test_cars_and_fahrenheit_tables_are_formatted_once_for_report_and_app():
-    from stages.report import cars_table, fahrenheit_table
+    from stages.common.lesson_tables import cars_table, fahrenheit_table
 
     block = {"neuron": {"rmse": 15213.47, "mae": 11786.35, "r2": 0.4662}}
     cars = cars_table({"test_full": block, "test_trimmed": block})
@@ -153,6 +153,6 @@ def test_cars_and_fahrenheit_tables_are_formatted_once_for_report_and_app():
     ],
 )
 def test_the_dropped_price_range_never_states_a_negative_price(low, high, said):
-    from stages.report import dropped_prices
+    from stages.common.lesson_tables import dropped_prices
 
     assert dropped_prices(low, high) == said

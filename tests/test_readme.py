@@ -9,7 +9,6 @@ leaves a scratch file in the project fails the test.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -89,8 +88,6 @@ TOOL_FILES = (
     "dvc_plots/",  # `dvc plots show`
     "logs/",  # each stage's run facts (timings), never a DVC output (stages/common/io.py)
 )
-# Written by a stage but not declared in dvc.yaml: evaluate's every-metric file, beside its declared outs.
-UNDECLARED_OUTPUTS = ("reports/eval/*/metrics.json",)
 
 
 def git_status(project: Path) -> set[str]:
@@ -112,16 +109,14 @@ def pipeline_writes(project: Path) -> list[str]:
 
 
 def unexpected_changes(project: Path, before: set[str]) -> list[str]:
-    """The `git status` lines the README's commands added that are neither the pipeline's outputs (declared, the
-    .gitignore DVC writes beside one, or UNDECLARED_OUTPUTS) nor, when ignored, a file of TOOL_FILES or Python's
+    """The `git status` lines the README's commands added that are neither the pipeline's outputs (declared, or the
+    .gitignore DVC writes beside one) nor, when ignored, a file of TOOL_FILES or Python's
     bytecode cache."""
     outputs = pipeline_writes(project)
 
     def expected(line: str) -> bool:
         path = line[3:].rstrip("/")
         if any(path == out or path.startswith(out + "/") for out in outputs):
-            return True
-        if any(fnmatch.fnmatch(path, pattern) for pattern in UNDECLARED_OUTPUTS):
             return True
         if path.endswith("/.gitignore") and any(os.path.dirname(out) == path[: -len("/.gitignore")] for out in outputs):
             return True

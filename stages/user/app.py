@@ -26,9 +26,9 @@ from stages.common import layout  # noqa: E402
 from stages.common.errors import StageError, printable  # noqa: E402
 from stages.common.io import read_json  # noqa: E402
 from stages.common.layout import PARAMS_FILE, REPORTS_DIR  # noqa: E402
+from stages.common.lesson_tables import LessonTable, cars_table, dropped_prices, fahrenheit_table  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 from stages.lessons.used_cars import NEURON_CARD, NEURON_WEIGHTS, price_from_sliders  # noqa: E402
-from stages.report import LessonTable, cars_table, dropped_prices, fahrenheit_table  # noqa: E402
 from stages.user.predictor import Predictor, load_predictor, model_stamp, trained_featurizers  # noqa: E402
 from stages.user.verdicts import (  # noqa: E402
     check_message,
