@@ -98,12 +98,12 @@ np.save(sys.argv[2], pooled_states(encoder, texts))
 """
 
 
-def test_the_embedding_step_is_far_above_the_kernels_noise(tmp_path):
+def test_the_embedding_rounding_is_far_coarser_than_the_kernels_noise(tmp_path):
     """The real MiniLM's unrounded vectors under this machine's kernels and under another CPU's differ by a few
-    1e-15. Rounded to EMBEDDING_STEP, a value changes only when the two land on either side of a step's
-    midpoint: expected changes = sum(|difference|) / step. Over a million coordinates that must stay far
-    below one (float32's own step, which shrinks near 0, gives about 0.15: seen once between two real CPUs)."""
-    from stages.common.precision import EMBEDDING_STEP, round_to_step
+    1e-15. Rounded to EMBEDDING_BITS significant bits, a value changes only when the two land on either side of
+    a rounding midpoint: expected changes = sum(|difference| / rounding step). Over a million coordinates that
+    must stay far below one (float32's 24 bits give about 0.15: one was seen between two real CPUs)."""
+    from stages.common.precision import EMBEDDING_BITS, round_to_bits
 
     vectors = {}
     for cpu, kernels in {"this CPU": {}, "no vector units": OTHER_CPUS["no vector units, one thread"]}.items():
@@ -121,6 +121,7 @@ def test_the_embedding_step_is_far_above_the_kernels_noise(tmp_path):
     here, there = vectors.values()
     difference = np.abs(here - there)
     assert difference.max() < 1e-12  # float64 kernels' noise, not another computation
-    expected_changes_per_million = difference.sum() / EMBEDDING_STEP * 1e6 / here.size
+    step = np.ldexp(1.0, np.frexp(here)[1] - EMBEDDING_BITS)  # the rounding step at each value
+    expected_changes_per_million = (difference / step).sum() * 1e6 / here.size
     assert expected_changes_per_million < 1e-3, expected_changes_per_million
-    assert np.array_equal(round_to_step(here), round_to_step(there))
+    assert np.array_equal(round_to_bits(here), round_to_bits(there))

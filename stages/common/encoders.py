@@ -17,7 +17,7 @@ from tqdm import tqdm
 from stages.common.errors import StageError
 from stages.common.model_sources import ModelSource, missing_model_error, resolve_model
 from stages.common.params import EncoderParams
-from stages.common.precision import EMBEDDING_STEP, round_to_step
+from stages.common.precision import EMBEDDING_BITS, round_to_bits
 
 
 def pick_device(dtype: str = "float32") -> torch.device:
@@ -71,7 +71,7 @@ def encoder_cache_key(params: EncoderParams, source: ModelSource) -> str:
     """Everything the vectors depend on besides the text, known without loading the model: the weights'
     fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
     dtype = resolve_dtype(params.dtype, pick_device(params.dtype))
-    rounding = f"step={EMBEDDING_STEP!r}"  # vectors rounded another way are other vectors
+    rounding = f"bits={EMBEDDING_BITS}"  # vectors rounded another way are other vectors
     return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{rounding}"
 
 
@@ -95,8 +95,8 @@ def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | N
 
 def encode(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.ndarray:
     """Return one float32 vector per text, in the input order: pooled in the model's precision (float32 at
-    least), then rounded to a fixed step (`round_to_step`, docs/internals.md#precision)."""
-    return round_to_step(pooled_states(encoder, texts, bar))
+    least), then rounded to 12 significant bits (`round_to_bits`, docs/internals.md#precision)."""
+    return round_to_bits(pooled_states(encoder, texts, bar))
 
 
 def pooled_states(encoder: Encoder, texts: list[str], bar: tqdm | None = None) -> np.ndarray:

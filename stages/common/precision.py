@@ -18,18 +18,21 @@ def round_significant(value: float, digits: int = 6) -> float:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else float(value)
 
 
-# Embedding coordinates are rounded to a fixed step rather than to float32, whose step shrinks with the value:
-# MiniLM's many coordinates near 0 sit within a float64 kernel's noise (a few 1e-15) of a float32 boundary.
-# Measured (docs/internals.md#precision): about 0.3 expected changed values over the 2 million per simulated
-# CPU, and one seen between an AMD EPYC and an Intel Xeon. 2**-16 (1.5e-5) is about 1e10 times that noise and
-# about 1e4 times below a coordinate's typical size (median |value| 0.14), so no metric can feel it.
-EMBEDDING_STEP = 2.0**-16
+# Embedding coordinates are rounded to 12 significant bits rather than float32's 24: a float64 kernel's noise
+# (a few 1e-15 of the vector's scale) then crosses a rounding boundary about 2**12 times less often.
+# Measured with the real MiniLM (docs/internals.md#precision): float32 rounding expects about 0.3 changed
+# values over the collection's 2 million per simulated CPU, and one was seen between an AMD EPYC and an Intel
+# Xeon; 12 bits expects 7e-5. Significant bits, not a fixed step: MiniLM has coordinates near 1e-32 that
+# carry signal once standardised, and a fixed step would flatten them. 2**-12 relative is 16 times finer
+# than bfloat16, which embeddings are commonly stored in.
+EMBEDDING_BITS = 12
 
 
-def round_to_step(values: np.ndarray, step: float = EMBEDDING_STEP) -> np.ndarray:
-    """float64 values rounded to the nearest multiple of `step` (a power of two: exact), stored as float32
-    (exact below 2**8 for a step of 2**-16; above, float32's own rounding of an already equal value)."""
-    return (np.round(np.asarray(values, dtype=np.float64) / step) * step).astype(np.float32)
+def round_to_bits(values: np.ndarray, bits: int = EMBEDDING_BITS) -> np.ndarray:
+    """float64 values rounded to `bits` significant bits (exact arithmetic: frexp, round half to even, ldexp),
+    stored as float32, which holds them exactly."""
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
+    return np.ldexp(np.round(np.ldexp(mantissa, bits)), exponent - bits).astype(np.float32)
 
 
 def to_float32(values: np.ndarray) -> np.ndarray:
