@@ -87,13 +87,14 @@ def test_the_default_a_new_folder_and_an_earlier_copy_are_accepted(tmp_path: Pat
         check_sample_dir(project, target)
 
 
-def test_a_refused_sample_dir_is_one_error_line_and_nothing_is_written(tmp_path: Path) -> None:
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "todo.txt").write_text("mine")
-    done = spam(ROOT, "repro", "--sample-dir", str(tmp_path / "notes"), env=offline_env(tmp_path))
+def test_a_refused_sample_dir_is_one_error_line_and_nothing_is_written(in_tmp: Path) -> None:
+    """From a folder holding only params.yaml: were the folder taken, the copy would fail at once, not run."""
+    (in_tmp / "notes").mkdir()
+    (in_tmp / "notes" / "todo.txt").write_text("mine")
+    done = spam(in_tmp, "repro", "--sample-dir", "notes", env=offline_env(in_tmp))
     assert done.returncode == 1
     assert done.stderr.startswith("error: --sample-dir ") and done.stderr.count("\n") == 1, done.stderr
-    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+    assert [p.name for p in (in_tmp / "notes").iterdir()] == ["todo.txt"]
 
 
 def test_leaderboard_is_the_first_table_and_the_partial_line(tmp_path: Path) -> None:
