@@ -95,8 +95,9 @@ def repro(
     sample_dir: Path = typer.Option(
         None,
         "--sample-dir",
-        help="where --sample puts its copy; default .sample/ in the project (left out by .gitignore and "
-        ".dvcignore). Another folder must be outside the project, new, empty or an earlier sample copy",
+        help="where --sample puts its copy (and implies --sample); default .sample/ in the project (left out "
+        "by .gitignore and .dvcignore). Another folder must be outside the project, and new, empty or an earlier "
+        "sample copy",
     ),
 ) -> None:
     """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro evaluate@tfidf
