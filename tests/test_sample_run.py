@@ -23,8 +23,9 @@ def spam(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
 
 def project_state(project: Path, env: dict[str, str]) -> dict[str, str]:
     """What a sample run must not change: git's and DVC's view of the project, and its files DVC tracks."""
-    git = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=project, capture_output=True, text=True)
+    # dvc first: its first run makes .dvc/tmp/, which git's list of ignored files would then show
     dvc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=project, env=env, capture_output=True)
+    git = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=project, capture_output=True, text=True)
     files = ["params.yaml", "dvc.lock", "reports/compare.md", "reports/metrics/bow.json"]
     return {
         "git status": git.stdout.replace(f"!! {SAMPLE_DIR}/\n", ""),  # the copy itself: ignored, as it should be
