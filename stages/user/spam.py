@@ -4,6 +4,8 @@ Examples:
 
     spam repro                                  # run the pipeline (leaves out encoders it cannot load, and says so)
 
+    spam repro --sample                         # the same pipeline on data/sample, in .sample/: a quick check
+
     spam predict "WINNER! Claim your prize now"  # label, spam probability, threshold
 
     spam predict --file messages.txt --json     # one message a line, JSON lines out
@@ -84,8 +86,26 @@ def spam() -> None:
 def repro(
     targets: list[str] = typer.Argument(None, help="stages to bring up to date (e.g. evaluate@tfidf); default: all"),
     force: bool = typer.Option(False, "--force", "-f", help="rerun the stages even if nothing changed"),
+    sample: bool = typer.Option(
+        False,
+        "--sample",
+        help="run on data/sample (400 messages, short training) in a copy of the project with its own outputs, "
+        "dvc.lock and DVC cache: this project's outputs, dvc.lock and params.yaml are left as they are",
+    ),
+    sample_dir: Path = typer.Option(
+        None,
+        "--sample-dir",
+        help="where --sample puts its copy (and implies --sample); default .sample/ in the project (left out "
+        "by .gitignore and .dvcignore). Another folder must be outside the project, and new, empty or an earlier "
+        "sample copy",
+    ),
 ) -> None:
     """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro evaluate@tfidf
+
+    With --sample: the same pipeline on data/sample, a check that it runs end to end (about two minutes),
+    in a copy of the project (.sample/ by default). Each run refreshes the copy's code and params from the
+    project and keeps its outputs, so a second run reruns only what changed. At the end: where the outputs
+    are and the test metrics table. docs/ci.md says more; CI runs it on every pull request.
 
     An encoder whose model cannot be loaded here (no local directory, not in the local Hugging Face cache,
     hub unreachable) still takes part when its vectors are up to date here or can be pulled from the DVC
@@ -105,6 +125,9 @@ def repro(
         unanswered_remote,
     )
 
+    if sample or sample_dir is not None:
+        repro_sample(sample_dir, targets or [], force)
+        return
     check_sources_dir()  # before DVC hashes data/sources: a FIFO there hangs `dvc status`
     params = load_params(PARAMS_FILE)
     report_synced(params)
@@ -159,6 +182,21 @@ def repro(
     typer.echo(partial)
 
 
+def repro_sample(sample_dir: Path | None, targets: list[str], force: bool) -> None:
+    """`spam repro --sample`: the copy made or refreshed, `spam repro` run inside it, then where things are."""
+    from stages.user.sample_run import SAMPLE_DIR, prepare_sample_copy, repro_command, sample_env, where_outputs_are
+
+    if not PARAMS_FILE.exists():
+        raise StageError(f"no {PARAMS_FILE} here: run spam repro --sample in the project's folder")
+    project = Path.cwd()
+    copy = prepare_sample_copy(project, sample_dir or SAMPLE_DIR)
+    typer.echo(f"sample run in {copy.directory}/ (data/sample, short training; this project's outputs untouched)")
+    sys.stdout.flush()
+    if code := run_in_foreground(repro_command(targets, force), cwd=copy.directory, env=sample_env()):
+        raise typer.Exit(code)
+    typer.echo(where_outputs_are(copy, project))
+
+
 @app.command()
 @reports_errors
 def sync() -> None:
@@ -210,9 +248,9 @@ def push() -> None:
     typer.echo("the DVC remote holds every output")
 
 
-def run_in_foreground(command: list[str]) -> int:
+def run_in_foreground(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
     """Run a child to its end; a SIGTERM to us goes to it (Ctrl-C reaches it directly), so none is orphaned."""
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, cwd=cwd, env=env)
     previous = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
     try:
         while True:
