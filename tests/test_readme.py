@@ -87,6 +87,7 @@ TOOL_FILES = (
     "data/cache/",  # the embedding cache (stages/common/embed_cache.py)
     "dvc_plots/",  # `dvc plots show`
     "logs/",  # each stage's run facts (timings), never a DVC output (stages/common/io.py)
+    ".sample/",  # `spam repro --sample`'s own copy of the project (stages/user/sample_run.py)
 )
 
 
