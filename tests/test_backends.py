@@ -3,6 +3,8 @@ model, pooled by the same code as torch, keyed apart in the cache, close to torc
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +142,35 @@ def test_real_minilm_stays_within_cosine_099_of_torch(tmp_path, backend, quantiz
     vectors = encode(load_encoder(params, "minilm", exported=tmp_path / "export"), texts)
     torch_vectors = encode(load_encoder(settings(MINILM), "minilm"), texts)
     assert cosines(vectors, torch_vectors).mean() >= 0.99
+
+
+def run_export(workdir: Path, name: str) -> subprocess.CompletedProcess:
+    """export@NAME as DVC runs it (DVC_STAGE), offline, in `workdir` (its params.yaml and data files)."""
+    environment = {"DVC_STAGE": f"export@{name}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PATH": ""}
+    command = [sys.executable, "-m", "stages.export", "--messages-file", "messages.parquet"]
+    return subprocess.run(
+        [*command, "--split-file", "split.parquet"], cwd=workdir, env=environment, capture_output=True, text=True
+    )
+
+
+def test_the_export_stage_calibrates_openvino_int8_on_train_messages_only(tiny_bert, tmp_path):
+    import pandas as pd
+
+    from tests.conftest import real_params, write_params
+
+    params = real_params()
+    params["featurize"]["fast"] = {**settings(tiny_bert, "openvino", "int8").model_dump(mode="json")}
+    write_params(tmp_path, params)
+    ids = [f"m{i}" for i in range(len(TEXTS))]
+    pd.DataFrame({"id": ids, "text": TEXTS, "label": 0}).to_parquet(tmp_path / "messages.parquet")
+    pd.DataFrame({"id": ids, "split": ["train"] * 4 + ["test"] * 2}).to_parquet(tmp_path / "split.parquet")
+    done = run_export(tmp_path, "fast")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "data/encoders/fast").glob("model.*")) == ["model.bin", "model.xml"]
+    from stages.export import calibration_texts
+
+    assert sorted(calibration_texts(tmp_path / "messages.parquet", tmp_path / "split.parquet")) == sorted(TEXTS[:4])
+    refused = run_export(tmp_path, "minilm")  # backend torch: nothing to export
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines() == [
+        "error: featurize.minilm has no backend to export to (backend: onnx or openvino)"
+    ]
