@@ -15,6 +15,10 @@ float32 and bfloat16, each as a ratio to float32, and each one's vectors against
 
 Run after `dvc repro` (it reads data/prepared/messages.parquet):
     python bench/embed.py [--messages 512] [--threads 2]
+
+--backends instead measures every featurize backend and quantisation (docs/backends.md), sentence-transformers'
+own backends (the peers, through --peers-python) and the static featurizer, each in its own process
+(bench/embed_worker.py), and writes bench/results/embed.md and embed.json.
 """
 
 from __future__ import annotations
@@ -86,11 +90,158 @@ def precision_modes(title: str, model: str, texts: list[str], batch_size: int) -
         print(f"{mode:<10} {len(texts) / seconds:8.1f} {float32_seconds / seconds:10.2f}x {similarity:22.6f}")
 
 
+OURS = [("torch", "none", "float32"), ("torch", "none", "float64")] + [
+    (backend, quantize, "float32") for backend in ("onnx", "openvino") for quantize in ("none", "int8")
+]
+PEERS = [("torch", "none"), ("onnx", "none"), ("onnx", "int8"), ("openvino", "none")]
+RESULTS = Path("bench/results")
+
+
+def length_mix(count: int) -> list[str]:
+    """`count` messages drawn at random (seed 0) from the whole collection: its real length mix."""
+    texts = pd.read_parquet("data/prepared/messages.parquet")["text"]
+    return texts.sample(min(count, len(texts)), random_state=0).tolist()
+
+
+def run_worker(python: str, job: dict) -> dict:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [python, "bench/embed_worker.py", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": "."},
+    )
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return {"error": done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def backend_rows(title: str, model: str, texts: list[str], work: Path, peers_python: str | None, static: Path | None):
+    """Every mode on `model`, each in its own process, one after the other on the same texts."""
+    from stages.common.backends import export_encoder
+
+    (work / "texts.json").write_text(json.dumps(texts))
+    base = dict(texts=str(work / "texts.json"), model=model, batch_size=64, threads=torch.get_num_threads())
+    jobs = []
+    for backend, quantize, dtype in OURS:
+        exported = None
+        if backend != "torch":
+            exported = work / f"{backend}-{quantize}"
+            params = EncoderParams(kind="transformer", model=model, dtype="float32", backend=backend, quantize=quantize)
+            exported.mkdir()
+            calibration = length_mix(2000)[-300:]  # not the timed messages' order; the stage uses train ones
+            export_encoder(model, {"local_files_only": True}, params, exported, calibration)
+        name = f"ours {backend}" + (f" {quantize}" if quantize != "none" else "") + f" {dtype}"
+        job = dict(base, kind="ours", backend=backend, quantize=quantize, dtype=dtype, exported=str(exported or ""))
+        jobs.append((name, ".venv/bin/python", job))
+    for backend, quantize in PEERS:
+        name = f"sentence-transformers {backend}" + (" qint8" if quantize == "int8" else "")
+        jobs.append((name, peers_python, dict(base, kind="peer", backend=backend, quantize=quantize)))
+    if static is not None:
+        jobs.append(("static (model2vec, distilled)", ".venv/bin/python", dict(base, kind="static", model=str(static))))
+    rows = []
+    for number, (name, python, job) in enumerate(jobs):
+        if python is None:
+            rows.append({"mode": name, "error": "no --peers-python given"})
+            continue
+        out = work / f"{number}.npy"
+        result = run_worker(python, dict(job, out=str(out)))
+        row = {"mode": name, **result}
+        if "seconds" in result:
+            row["msgs_per_s"] = len(texts) / result["seconds"]
+            row["vectors"] = out
+        rows.append(row)
+        print(f"{title}: {name}: {row.get('msgs_per_s', 0):.1f} msgs/s {row.get('error', '')}", flush=True)
+    reference = np.load(rows[0]["vectors"])  # ours, torch float32
+    for row in rows:
+        vectors = np.load(row.pop("vectors")) if "vectors" in row else None
+        if vectors is not None and vectors.shape == reference.shape:
+            row["mean_cosine_to_torch_fp32"] = float(cosine(vectors, reference).mean())
+        if "msgs_per_s" in row:
+            row["vs_torch_fp32"] = row["msgs_per_s"] / rows[0]["msgs_per_s"]
+    return rows
+
+
+def backends(messages: int, bert_messages: int, peers_python: str | None) -> None:
+    """bench/results/embed.md and .json: every backend, ours and the peers', and the static model."""
+    import platform
+
+    from stages.common.backends import encoder_dir
+
+    texts = length_mix(messages)
+    static = encoder_dir("minilm_static") if (encoder_dir("minilm_static") / "model.safetensors").is_file() else None
+    results = {"messages": len(texts), "bert_messages": bert_messages, "threads": torch.get_num_threads()}
+    results["machine"] = f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}, shared and busy"
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        (work / "minilm").mkdir()
+        results["all-MiniLM-L6-v2"] = backend_rows(
+            "MiniLM", str(offline_copy(MINILM)), texts, work / "minilm", peers_python, static
+        )
+        from transformers import BertConfig, BertModel, BertTokenizerFast
+
+        bert = work / "bert-base"
+        torch.manual_seed(0)
+        BertModel(BertConfig()).save_pretrained(bert)  # bert-base shape, random weights
+        BertTokenizerFast.from_pretrained(offline_copy(MINILM)).save_pretrained(bert)
+        (work / "bert").mkdir()
+        results["bert-base (random weights)"] = backend_rows(
+            "bert-base", str(bert), texts[:bert_messages], work / "bert", peers_python, None
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "embed.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "embed.md").write_text(backends_markdown(results))
+    print((RESULTS / "embed.md").read_text())
+
+
+def backends_markdown(results: dict) -> str:
+    lines = [
+        "# Encoder backends: one run, the same messages, each mode in its own process",
+        "",
+        f"Written by `python bench/embed.py --backends` ({results['machine']}, {results['threads']} threads).",
+        f"{results['messages']} messages drawn at random from the collection (its length mix); "
+        f"bert-base: the first {results['bert_messages']} of them. Modes ran one after another on a shared "
+        "machine: compare ratios within one table, not across runs. Cosine: mean over the messages, to our "
+        "torch float32 vectors (the static model's vectors live in another space: none).",
+    ]
+    for model in ("all-MiniLM-L6-v2", "bert-base (random weights)"):
+        lines += [
+            "",
+            f"## {model}",
+            "",
+            "| mode | msgs/s | vs torch fp32 | mean cosine | peak RSS MB |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in results[model]:
+            if "error" in row:
+                lines.append(f"| {row['mode']} | error: {row['error']} | | | |")
+                continue
+            similarity = f"{row['mean_cosine_to_torch_fp32']:.4f}" if "mean_cosine_to_torch_fp32" in row else "-"
+            lines.append(
+                f"| {row['mode']} | {row['msgs_per_s']:.1f} | {row['vs_torch_fp32']:.2f}x | {similarity} | "
+                f"{row['peak_rss_mb']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(
     messages: int = typer.Option(512, help="how many messages (the first N of the prepared data)"),
     threads: int = typer.Option(2, help="torch CPU threads"),
+    backends_only: bool = typer.Option(
+        False, "--backends", help="only the backends table (bench/results/embed.md and .json)"
+    ),
+    bert_messages: int = typer.Option(100, help="--backends: messages for the bert-base-sized model"),
+    peers_python: str = typer.Option(
+        None, help="--backends: a python with sentence-transformers[onnx,openvino] (transformers < 5) for the peers"
+    ),
 ) -> None:
     torch.set_num_threads(threads)
+    if backends_only:
+        backends(messages, bert_messages, peers_python)
+        return
     texts = pd.read_parquet("data/prepared/messages.parquet")["text"].head(messages).tolist()
     from transformers import BartConfig, BartModel, BertConfig, BertModel, BertTokenizerFast
 

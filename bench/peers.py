@@ -40,6 +40,7 @@ from stages.common.params import (
     EncoderParams,
     Params,
     SplitParams,
+    StaticParams,
     TrainParams,
     VectorizerParams,
     load_params,
@@ -215,7 +216,7 @@ def seed_features(
         settings = params.featurize[name]
         if isinstance(settings, VectorizerParams):
             matrices[name] = vectorize(messages, train_ids, settings)[0]
-        elif isinstance(settings, EncoderParams):
+        elif isinstance(settings, EncoderParams | StaticParams):
             matrices[name] = load_aligned(Path(features_root) / name, messages["id"])
     for name in names:
         settings = params.featurize[name]
@@ -233,7 +234,7 @@ def available(params: Params, features_root: Path) -> list[str]:
 
     def ok(name: str) -> bool:
         settings = params.featurize[name]
-        if isinstance(settings, EncoderParams):
+        if isinstance(settings, EncoderParams | StaticParams):
             return (Path(features_root) / name).is_dir()
         if isinstance(settings, ConcatParams):
             return all(ok(part) for part in settings.parts)

@@ -1,8 +1,9 @@
 """Stage 4: turn every prepared message into a feature vector, one directory per featurizer.
 
 One stage per featurizer in `featurizers`, dispatching on its `kind`: count/tfidf (fitted on train),
-transformer encoders (the messages only), and `concat`, which joins other featurizers' outputs
-(data/features/PART) and encodes nothing again. What each reads is its dvc.yaml deps, through
+transformer encoders and static models (the messages only, and for backend onnx/openvino or kind static
+the model that export@NAME or distill@NAME wrote to data/encoders/NAME), and `concat`, which joins other
+featurizers' outputs (data/features/PART) and encodes nothing again. What each reads is its dvc.yaml deps, through
 featurizers/NAME/inputs.yaml (stages/common/featurize_inputs.py).
 """
 
@@ -34,7 +35,7 @@ from stages.common.features import (
 from stages.common.featurize_inputs import check_inputs
 from stages.common.io import write_run_log
 from stages.common.layout import CONCAT, MESSAGES_FILE, SPLIT_FILE
-from stages.common.params import ConcatParams, EncoderParams, VectorizerParams, load_params
+from stages.common.params import ConcatParams, EncoderParams, StaticParams, VectorizerParams, load_params
 
 app = stage_app(__doc__)
 
@@ -129,7 +130,7 @@ def main(
     output: Path = typer.Option(
         None, help=f"default: {layout.FEATURES_DIR}/FEATURIZER (concat: its parts are read beside it)"
     ),
-    cache_dir: Path = typer.Option(layout.EMBEDDING_CACHE, help="embedding cache (transformer kinds)"),
+    cache_dir: Path = typer.Option(layout.EMBEDDING_CACHE, help="embedding cache (transformer and static kinds)"),
     chunk_size: int = typer.Option(512, min=1, help="messages per cache chunk: the most a kill can lose"),
 ) -> None:
     """Featurize all messages with FEATURIZER (params: featurize.FEATURIZER)."""
@@ -142,7 +143,7 @@ def main(
     output = output or layout.features_dir(featurizer)
     messages = pd.read_parquet(messages_file)
     started = time.perf_counter()
-    if isinstance(settings, EncoderParams):  # independent of the split: a split change embeds nothing
+    if isinstance(settings, EncoderParams | StaticParams):  # independent of the split: a split change embeds nothing
         matrix, run = embed(messages["text"].tolist(), settings, featurizer, cache_dir, chunk_size)
         # Half precision overflows where float32 does not; in float32/64 only the model itself is to blame.
         fix = "check the model" if run.dtype in ("float32", "float64") else f"set featurize.{featurizer}.dtype: float32"
@@ -152,6 +153,8 @@ def main(
         # The engine is left out: local and ray write the same vectors, so the same card (no retrain downstream).
         params_card = settings.model_dump(mode="json", exclude={"engine"})
         card = {"params": params_card, "model_fingerprint": run.model_fingerprint}
+        if run.exported_fingerprint is not None:  # backend onnx/openvino: which exported files made them
+            card["exported_fingerprint"] = run.exported_fingerprint
         save_dense_features(output, messages["id"], matrix, {**card, "dims": int(matrix.shape[1])})
         facts = asdict(run)
     else:

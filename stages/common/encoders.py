@@ -9,11 +9,13 @@ weights' sha256, which keys the cache.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from stages.common.backends import encoder_dir, export_fingerprint, load_exported
 from stages.common.errors import StageError
 from stages.common.model_sources import ModelSource, missing_model_error, resolve_model
 from stages.common.params import EncoderParams
@@ -60,25 +62,40 @@ def hidden_size(source: ModelSource) -> int:
 @dataclass
 class Encoder:
     tokenizer: object
-    model: torch.nn.Module
+    model: torch.nn.Module  # or backends.ExportedModel: the same call and config
     device: torch.device
     dtype: torch.dtype
     params: EncoderParams
     source: ModelSource
 
 
-def encoder_cache_key(params: EncoderParams, source: ModelSource) -> str:
+def encoder_cache_key(params: EncoderParams, source: ModelSource, exported: Path | None = None) -> str:
     """Everything the vectors depend on besides the text, known without loading the model: the weights'
     fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
     dtype = resolve_dtype(params.dtype, pick_device(params.dtype))
     rounding = f"bits={EMBEDDING_BITS}"  # vectors rounded another way are other vectors
-    return f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{rounding}"
+    key = f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{rounding}"
+    if params.backend == "torch":
+        return key
+    # The exported files' own id too: openvino int8 is calibrated on train messages, so it varies with them.
+    if exported is None:
+        raise ValueError(f"backend {params.backend}: the exported model's directory is needed for the cache key")
+    return f"{key}|{params.backend}|{params.quantize}|{export_fingerprint(exported)}"
 
 
-def load_encoder(params: EncoderParams, featurizer: str, source: ModelSource | None = None) -> Encoder:
+def load_encoder(
+    params: EncoderParams, featurizer: str, source: ModelSource | None = None, exported: Path | None = None
+) -> Encoder:
+    """The model and its tokenizer; for backend onnx/openvino, the export@FEATURIZER files in `exported`
+    (default data/encoders/FEATURIZER) run the model, with the same tokenizer and pooling."""
     from transformers import AutoModel, AutoTokenizer  # slow import: only for dense featurizers
 
     source = source or resolve_model(params, featurizer)
+    if params.backend != "torch":
+        directory = exported or encoder_dir(featurizer)
+        model = load_exported(directory, params.backend, featurizer)
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        return Encoder(tokenizer, model, torch.device("cpu"), torch.float32, params, source)
     options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)

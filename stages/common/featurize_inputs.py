@@ -18,21 +18,40 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
+from stages.common.backends import encoder_dir
 from stages.common.errors import StageError
 from stages.common.io import write_bytes
 from stages.common.layout import FEATURIZER_INPUTS_DIR, INPUTS_FILE, SPLIT_FILE, features_dir
-from stages.common.params import MAX_CONCAT_PARTS, ConcatParams, EncoderParams, FeaturizerParams, Params
+from stages.common.params import (
+    MAX_CONCAT_PARTS,
+    ConcatParams,
+    EncoderParams,
+    FeaturizerParams,
+    Params,
+    StaticParams,
+)
 
 INPUT_SLOTS = 1 + MAX_CONCAT_PARTS  # the split, then a concat featurizer's parts: dvc.yaml names each slot
 VARS_KEY = "featurize_inputs"  # the key dvc.yaml reads: ${featurize_inputs.0} ...
+# models.yaml (beside dvc.yaml, which reads it through `vars`): the export@NAME and distill@NAME stages to run
+MODELS_FILE, EXPORTS_KEY, DISTILLS_KEY = Path("models.yaml"), "exports", "distills"
 
 
 def inputs_dir(featurizer: str, root: Path = Path(".")) -> Path:
     return Path(root) / FEATURIZER_INPUTS_DIR / featurizer
 
 
-def featurize_reads(settings: FeaturizerParams) -> list[Path]:
+def built_model(featurizer: str, settings: FeaturizerParams) -> str | None:
+    """The stage that builds featurizer's model into data/encoders/NAME (export or distill), if one does."""
+    if isinstance(settings, EncoderParams) and settings.backend != "torch":
+        return "export"
+    return "distill" if isinstance(settings, StaticParams) else None
+
+
+def featurize_reads(settings: FeaturizerParams, featurizer: str) -> list[Path]:
     """The pipeline files featurize reads for these settings, besides the messages (which every one reads)."""
+    if built_model(featurizer, settings):
+        return [encoder_dir(featurizer)]
     if isinstance(settings, EncoderParams):
         return []
     if isinstance(settings, ConcatParams):
@@ -43,13 +62,37 @@ def featurize_reads(settings: FeaturizerParams) -> list[Path]:
 def inputs_text(featurizer: str, settings: FeaturizerParams) -> str:
     """featurizers/NAME/inputs.yaml: the dep slots, as paths relative to that directory (DVC's wdir)."""
     here = inputs_dir(featurizer)
-    deps = [PurePosixPath(os.path.relpath(path, here)).as_posix() for path in featurize_reads(settings)]
+    deps = [PurePosixPath(os.path.relpath(path, here)).as_posix() for path in featurize_reads(settings, featurizer)]
     slots = deps + [INPUTS_FILE] * (INPUT_SLOTS - len(deps))
     return (
         f"# Written by `spam sync` from params.yaml featurize.{featurizer}: the files featurize@{featurizer} reads\n"
         f"# besides the messages (stages/common/featurize_inputs.py says why this file exists). Do not edit.\n"
         f"{VARS_KEY}: [{', '.join(slots)}]\n"
     )
+
+
+def models_text(params: Params) -> str:
+    """models.yaml: the featurizers (in `featurizers`) whose model a stage builds, for dvc.yaml's
+    export and distill stages (a `foreach` over each list)."""
+    stages = {"export": [], "distill": []}
+    for name in params.featurizers:
+        if stage := built_model(name, params.featurize[name]):
+            stages[stage].append(name)
+    return (
+        "# Written by `spam sync` from params.yaml: the featurizers whose model export@NAME or distill@NAME builds\n"
+        "# (stages/common/featurize_inputs.py). Do not edit.\n"
+        f"{EXPORTS_KEY}: [{', '.join(stages['export'])}]\n{DISTILLS_KEY}: [{', '.join(stages['distill'])}]\n"
+    )
+
+
+def sync_models(params: Params, root: Path = Path(".")) -> bool:
+    """Write models.yaml if it is not current; True if it was written."""
+    path = Path(root) / MODELS_FILE
+    text = models_text(params)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_bytes(path, text.encode())
+    return True
 
 
 def is_current(featurizer: str, settings: FeaturizerParams, root: Path = Path(".")) -> bool:
@@ -66,6 +109,7 @@ def sync_inputs(params: Params, root: Path = Path(".")) -> list[str]:
     """Write every featurizer's inputs file that is not current and remove those of featurizers that params.yaml
     no longer defines; returns what changed (featurizer names, a `-` before the removed ones)."""
     changed = []
+    sync_models(params, root)
     for name in stale_inputs(params, root):
         write_bytes(inputs_dir(name, root) / INPUTS_FILE, inputs_text(name, params.featurize[name]).encode())
         changed.append(name)

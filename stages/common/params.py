@@ -169,6 +169,31 @@ class EncoderParams(Strict):
     # Who encodes the messages missing from the cache: this process (local), or an actor pool through Ray
     # Data (ray: the `ray` extra; a local Ray, or the cluster in RAY_ADDRESS; stages/common/ray_engine.py).
     engine: Literal["local", "ray"] = "local"
+    # What runs the model (docs/backends.md): torch (default), or onnx / openvino on the model that the
+    # export@NAME stage exported to data/encoders/NAME. Opt-ins, faster, whose vectors differ from torch's
+    # in their last bits (and, with quantize int8, in their second decimal) and from one CPU to another.
+    backend: Literal["torch", "onnx", "openvino"] = "torch"
+    quantize: Literal["none", "int8"] = "none"  # int8: onnx dynamic, openvino static (calibrated on train)
+
+    @model_validator(mode="after")
+    def backend_settings(self) -> EncoderParams:
+        if self.backend == "torch" and self.quantize != "none":
+            raise ValueError(f"quantize: {self.quantize} needs backend: onnx or openvino (docs/backends.md)")
+        if self.backend != "torch" and self.dtype != "float32":
+            raise ValueError(f"backend: {self.backend} runs the model exported in float32: set dtype: float32")
+        if self.backend != "torch" and self.engine == "ray":
+            raise ValueError(f"backend: {self.backend} runs in this process: set engine: local")
+        return self
+
+
+class StaticParams(Strict):
+    """Static embeddings: a model2vec model that the distill@NAME stage distils from a transformer, offline
+    (docs/backends.md#static): one vector per token, averaged; no transformer runs, no torch at predict."""
+
+    kind: Literal["static"]
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="hub id or local directory")
+    revision: str = "main"
+    pca_dims: Annotated[PositiveInt, Field(le=4096)] | None = 256  # None: the teacher's own width
 
 
 MAX_CONCAT_PARTS = 3
@@ -201,7 +226,9 @@ class ConcatParams(Strict):
         return list(self.weights) if self.weights is not None else [1.0] * len(self.parts)
 
 
-FeaturizerParams = Annotated[VectorizerParams | EncoderParams | ConcatParams, Field(discriminator="kind")]
+FeaturizerParams = Annotated[
+    VectorizerParams | EncoderParams | StaticParams | ConcatParams, Field(discriminator="kind")
+]
 
 
 # `train.NAME.weight_decay: auto` trains one neuron per value here and keeps the one with the lowest val loss

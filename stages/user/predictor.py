@@ -238,6 +238,12 @@ def concat_featurize(featurizer: str, features_dir: Path) -> Callable[[list[str]
 def encoder_featurize(featurizer: str, params: object, card: Path) -> Callable[[list[str]], np.ndarray]:
     from pydantic import ValidationError
 
+    if isinstance(params, dict) and params.get("kind") == "static":  # model2vec: numpy only, no torch
+        from stages.common.backends import encoder_dir
+        from stages.common.static_encoder import load_static
+
+        return load_static(encoder_dir(featurizer))
+
     from stages.common.encoders import encode, load_encoder  # imports transformers: dense featurizers only
     from stages.common.params import EncoderParams
 
