@@ -102,7 +102,7 @@ def repro(
 ) -> None:
     """Run the whole pipeline (`dvc repro --pull`). Example: spam repro, or spam repro evaluate@tfidf
 
-    With --sample: the same pipeline on data/sample, a check that it runs end to end (about two minutes),
+    With --sample: the same pipeline on data/sample, a check that it runs end to end (under two minutes, docs/ci.md),
     in a copy of the project (.sample/ by default). Each run refreshes the copy's code and params from the
     project and keeps its outputs, so a second run reruns only what changed. At the end: where the outputs
     are and the test metrics table. docs/ci.md says more; CI runs it on every pull request.
