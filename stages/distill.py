@@ -15,7 +15,7 @@ from stages.common.backends import encoder_dir
 from stages.common.cli import FeaturizerArg, reports_errors, stage_app, stage_featurizer
 from stages.common.errors import StageError
 from stages.common.io import atomic_dir
-from stages.common.model_sources import missing_model_error, resolve_model
+from stages.common.model_sources import load_pretrained, resolve_model
 from stages.common.params import StaticParams, load_params
 
 app = stage_app(__doc__)
@@ -30,19 +30,13 @@ def main(
     """Distil FEATURIZER's static model (params: featurize.FEATURIZER)."""
     import torch
     from model2vec.distill import distill_from_model
-    from transformers import AutoModel, AutoTokenizer
 
     featurizer = stage_featurizer(featurizer)
     settings = load_params().featurizer(featurizer)
     if not isinstance(settings, StaticParams):
         raise StageError(f"featurize.{featurizer} is not kind: static; nothing to distil")
     source = resolve_model(settings, featurizer)
-    options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
-        model = AutoModel.from_pretrained(source.location, **options)
-    except (OSError, ValueError) as exc:
-        raise missing_model_error(settings, featurizer, str(exc).splitlines()[0]) from None
+    tokenizer, model = load_pretrained(settings, featurizer, source)
     torch.manual_seed(0)
     static = distill_from_model(model, tokenizer, device="cpu", pca_dims=settings.pca_dims)
     with atomic_dir(output or encoder_dir(featurizer)) as tmp:

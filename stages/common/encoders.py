@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from stages.common.backends import encoder_dir, export_fingerprint, load_exported
 from stages.common.errors import StageError
-from stages.common.model_sources import ModelSource, missing_model_error, resolve_model
+from stages.common.model_sources import ModelSource, load_pretrained, resolve_model
 from stages.common.params import EncoderParams
 from stages.common.precision import EMBEDDING_BITS, round_to_bits
 
@@ -88,7 +88,7 @@ def load_encoder(
 ) -> Encoder:
     """The model and its tokenizer; for backend onnx/openvino, the export@FEATURIZER files in `exported`
     (default data/encoders/FEATURIZER) run the model, with the same tokenizer and pooling."""
-    from transformers import AutoModel, AutoTokenizer  # slow import: only for dense featurizers
+    from transformers import AutoTokenizer  # slow import: only for dense featurizers
 
     source = source or resolve_model(params, featurizer)
     if params.backend != "torch":
@@ -96,12 +96,7 @@ def load_encoder(
         model = load_exported(directory, params.backend, featurizer)
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         return Encoder(tokenizer, model, torch.device("cpu"), torch.float32, params, source)
-    options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
-        model = AutoModel.from_pretrained(source.location, **options)
-    except (OSError, ValueError) as exc:
-        raise missing_model_error(params, featurizer, str(exc).splitlines()[0]) from None
+    tokenizer, model = load_pretrained(params, featurizer, source)
     if params.hidden_states == "encoder" and hasattr(model, "get_encoder"):
         model = model.get_encoder()  # BART: pool the encoder's states, skip the decoder (half the cost)
     device = pick_device(params.dtype)
