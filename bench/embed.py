@@ -122,6 +122,7 @@ def run_worker(python: str, job: dict) -> dict:
 def backend_rows(title: str, model: str, texts: list[str], work: Path, peers_python: str | None, static: Path | None):
     """Every mode on `model`, each in its own process, one after the other on the same texts."""
     from stages.common.backends import export_encoder
+    from stages.common.model_sources import resolve_model
 
     (work / "texts.json").write_text(json.dumps(texts))
     base = dict(texts=str(work / "texts.json"), model=model, batch_size=64, threads=torch.get_num_threads())
@@ -133,7 +134,7 @@ def backend_rows(title: str, model: str, texts: list[str], work: Path, peers_pyt
             params = EncoderParams(kind="transformer", model=model, dtype="float32", backend=backend, quantize=quantize)
             exported.mkdir()
             calibration = length_mix(2000)[-300:]  # not the timed messages' order; the stage uses train ones
-            export_encoder(model, {"local_files_only": True}, params, exported, calibration)
+            export_encoder(params, "bench", resolve_model(params, "bench"), exported, calibration)
         name = f"ours {backend}" + (f" {quantize}" if quantize != "none" else "") + f" {dtype}"
         job = dict(base, kind="ours", backend=backend, quantize=quantize, dtype=dtype, exported=str(exported or ""))
         jobs.append((name, ".venv/bin/python", job))

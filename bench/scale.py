@@ -1,5 +1,6 @@
 """Growth of the pipeline with the number of messages: prepare -> split -> featurize -> train -> evaluate
-(bow and tfidf) on corpora of 5 k to 1 M messages, each stage the real stage code in its own process.
+(bow, tfidf and the static featurizer minilm_static, whose distill@ stage runs first) on corpora of 5 k to 1 M
+messages, each stage the real stage code in its own process.
 
 Corpora are built from the real collection (data/vendor/sms_spam/SMSSpamCollection): the originals
 first, then copies changed deterministically (new digits in numbers, a typo, two words swapped, a word
@@ -12,6 +13,7 @@ the growth exponent log(t2/t1)/log(n2/n1) between consecutive sizes.
 
     python bench/scale.py run --sizes 5000,50000,300000      # then, in the background:
     nohup python bench/scale.py run --sizes 1000000 > scale-1m.log 2>&1 &
+    python bench/scale.py run --sizes 5000 --featurizers bow,tfidf         # any featurizers of params.yaml
     python bench/scale.py table                               # writes docs/scale.md
 """
 
@@ -34,14 +36,18 @@ from pathlib import Path
 
 import typer
 
+from stages.common.params import StaticParams, load_params
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "data/vendor/sms_spam/SMSSpamCollection"
 RESULTS = ROOT / "bench/results/scale"
 DOC = ROOT / "docs/scale.md"
-FEATURIZERS = ("bow", "tfidf")
+FEATURIZERS = ("bow", "tfidf", "minilm_static")
 # Targets from issue 14: exponent between 50 k and 300 k; peak RSS at 300 k and 1 M.
 MAX_EXPONENT = 1.15
 RSS_LIMITS = {300_000: 4e9, 1_000_000: 12e9}
+# Issue 25's target at 1 M: featurize, train and evaluate of FEATURIZERS (distill and prepare/split aside).
+STAGE_KINDS, ONE_MILLION_WALL, ONE_MILLION_RSS = ("featurize", "train", "evaluate"), 30 * 60, 8e9
 DIGITS = re.compile(r"\d")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -150,31 +156,34 @@ def run_stage(stage: str, command: list[str], workdir: Path, outputs: list[str])
     if process.returncode:
         sys.exit(f"error: {stage} failed ({process.returncode}):\n{output.decode(errors='replace')[-2000:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    print(f"  {stage:20s} {seconds:8.1f} s  {cpu:8.1f} s CPU  {usage.ru_maxrss / 1e6:6.2f} GB", flush=True)
+    print(f"  {stage:24s} {seconds:8.1f} s  {cpu:8.1f} s CPU  {usage.ru_maxrss / 1e6:6.2f} GB", flush=True)
     written = tree_bytes([workdir / o for o in outputs])
     return StageRun(stage, round(seconds, 2), round(cpu, 2), usage.ru_maxrss * 1024, written)
 
 
-def pipeline(workdir: Path) -> list[tuple[str, list[str], list[str]]]:
-    """(name, command, outputs) of each stage, with the stages' default paths inside workdir."""
+def pipeline(featurizers: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """(name, command, outputs) of each stage, with the stages' default paths (relative to the working directory)."""
     python = [sys.executable, "-m"]
     steps = [
         ("prepare", [*python, "stages.prepare"], ["data/prepared"]),
         ("split", [*python, "stages.split"], ["data/split"]),
     ]
-    for name in FEATURIZERS:
+    for name in featurizers:  # a static featurizer's model: distilled from its teacher, no messages read
+        if isinstance(load_params().featurizer(name), StaticParams):
+            steps.append((f"distill {name}", [*python, "stages.distill", name], [f"data/encoders/{name}"]))
+    for name in featurizers:
         steps.append((f"featurize {name}", [*python, "stages.featurize", name], [f"data/features/{name}"]))
-    for name in FEATURIZERS:
+    for name in featurizers:
         steps.append(
             (f"train {name}", [*python, "stages.train", name], [f"data/models/{name}", f"reports/train/{name}"])
         )
-    for name in FEATURIZERS:
+    for name in featurizers:
         outputs = [f"reports/eval/{name}", f"data/predictions/{name}.parquet", f"reports/metrics/{name}.json"]
         steps.append((f"evaluate {name}", [*python, "stages.evaluate", name], outputs))
     return steps
 
 
-def run_size(n: int, seed: int, keep: bool) -> dict:
+def run_size(n: int, seed: int, keep: bool, featurizers: list[str]) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
     try:
         started = time.perf_counter()
@@ -183,23 +192,31 @@ def run_size(n: int, seed: int, keep: bool) -> dict:
         shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
         loads = [os.getloadavg()[0]]
         runs = []
-        for name, command, outputs in pipeline(workdir):
+        for name, command, outputs in pipeline(featurizers):
             runs.append(run_stage(name, command, workdir, outputs))
             loads.append(os.getloadavg()[0])
-        vocabulary = json.loads((workdir / "data/features/tfidf/vectorizer.json").read_text())["vocabulary"]
-        metrics = {f: json.loads((workdir / f"reports/metrics/{f}.json").read_text()) for f in FEATURIZERS}
+        tfidf = workdir / "data/features/tfidf/vectorizer.json"
+        metrics = {f: json.loads((workdir / f"reports/metrics/{f}.json").read_text()) for f in featurizers}
         return {
             "messages": n,
             "seed": seed,
-            "tfidf_features": len(vocabulary),
-            "test_mcc": {f: metrics[f].get("test", {}).get("mcc") for f in FEATURIZERS},
+            "tfidf_features": len(json.loads(tfidf.read_text())["vocabulary"]) if tfidf.exists() else None,
+            "test_mcc": {f: metrics[f].get("test", {}).get("mcc") for f in featurizers},
             "stages": [asdict(r) for r in runs],
             "load_average": [round(min(loads), 1), round(max(loads), 1)],  # 1-minute, between stages
+            "commit": code_version(),
             "machine": machine(),
         }
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def code_version() -> str:
+    """The project's commit the stages ran from, `+changes` when the working tree differed from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "stages"], cwd=ROOT, capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def machine() -> str:
@@ -217,43 +234,50 @@ def load_results(directory: Path = RESULTS) -> list[dict]:
 
 
 def markdown(results: list[dict]) -> str:
-    """The docs/scale.md tables: per stage seconds, peak RSS and bytes written at each size, exponents."""
+    """The docs/scale.md tables: per stage seconds, peak RSS and bytes written at each size, exponents
+    ("–" where a size's run did not include that stage)."""
     sizes = [r["messages"] for r in results]
-    stages = [s["stage"] for s in results[0]["stages"]]
+    stages = list(dict.fromkeys(s["stage"] for r in results for s in r["stages"]))  # first seen order
+    featurizers = list(dict.fromkeys(f for r in results for f in r["test_mcc"]))
     by_size = {r["messages"]: {s["stage"]: s for s in r["stages"]} for r in results}
+
+    def cell(n: int, stage: str, key: str, scale: float, digits: int) -> str:
+        run = by_size[n].get(stage)
+        return f"{run[key] / scale:.{digits}f}" if run else "–"
 
     def exponents(stage: str, key: str) -> list[str]:
         return [
             f"{growth_exponent(a, by_size[a][stage][key], b, by_size[b][stage][key]):.2f}"
+            if stage in by_size[a] and stage in by_size[b]
+            else "–"
             for a, b in zip(sizes, sizes[1:], strict=False)
         ]
 
     steps = [f"{a // 1000:,}k→{b // 1000:,}k" for a, b in zip(sizes, sizes[1:], strict=False)]
     head = ["stage", *(f"{n:,}" for n in sizes)]
-    lines = ["### Wall seconds (growth exponent between consecutive sizes)", ""]
-    lines += ["| " + " | ".join([*head, *steps]) + " |", "|" + "---|" * (len(head) + len(steps))]
-    for stage in stages:
-        cells = [f"{by_size[n][stage]['seconds']:.1f}" for n in sizes]
-        lines.append(f"| {stage} | " + " | ".join(cells + exponents(stage, "seconds")) + " |")
-    lines += ["", "### CPU seconds, user + system (growth exponent)", ""]
-    lines += ["| " + " | ".join([*head, *steps]) + " |", "|" + "---|" * (len(head) + len(steps))]
-    for stage in stages:
-        cells = [f"{by_size[n][stage]['cpu_seconds']:.1f}" for n in sizes]
-        lines.append(f"| {stage} | " + " | ".join(cells + exponents(stage, "cpu_seconds")) + " |")
-    lines += ["", "### Peak RSS, GB (growth exponent)", ""]
-    lines += ["| " + " | ".join([*head, *steps]) + " |", "|" + "---|" * (len(head) + len(steps))]
-    for stage in stages:
-        cells = [f"{by_size[n][stage]['peak_rss'] / 1e9:.2f}" for n in sizes]
-        lines.append(f"| {stage} | " + " | ".join(cells + exponents(stage, "peak_rss")) + " |")
-    lines += ["", "### Size on disk of each stage's outputs, MB", ""]
+    lines = []
+    for title, key, scale, digits in (
+        ("Wall seconds", "seconds", 1, 1),
+        ("CPU seconds, user + system", "cpu_seconds", 1, 1),
+        ("Peak RSS, GB", "peak_rss", 1e9, 2),
+    ):
+        lines += [f"### {title} (growth exponent between consecutive sizes)", ""]
+        lines += ["| " + " | ".join([*head, *steps]) + " |", "|" + "---|" * (len(head) + len(steps))]
+        for stage in stages:
+            cells = [cell(n, stage, key, scale, digits) for n in sizes]
+            lines.append(f"| {stage} | " + " | ".join(cells + exponents(stage, key)) + " |")
+        lines.append("")
+    lines += ["### Size on disk of each stage's outputs, MB", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for stage in stages:
-        lines.append(f"| {stage} | " + " | ".join(f"{by_size[n][stage]['written'] / 1e6:.1f}" for n in sizes) + " |")
+        lines.append(f"| {stage} | " + " | ".join(cell(n, stage, "written", 1e6, 1) for n in sizes) + " |")
     lines += ["", "### TF-IDF features and test MCC", ""]
     lines += ["| " + " | ".join(["", *(f"{n:,}" for n in sizes)]) + " |", "|" + "---|" * (len(sizes) + 1)]
-    lines.append("| tfidf features | " + " | ".join(f"{r['tfidf_features']:,}" for r in results) + " |")
-    for name in FEATURIZERS:
-        lines.append(f"| test MCC {name} | " + " | ".join(f"{r['test_mcc'][name]:.4f}" for r in results) + " |")
+    features = [f"{r['tfidf_features']:,}" if r.get("tfidf_features") else "–" for r in results]
+    lines.append("| tfidf features | " + " | ".join(features) + " |")
+    for name in featurizers:
+        mccs = [f"{r['test_mcc'][name]:.4f}" if name in r["test_mcc"] else "–" for r in results]
+        lines.append(f"| test MCC {name} | " + " | ".join(mccs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -266,9 +290,12 @@ def verdicts(results: list[dict]) -> list[str]:
             worst = max(
                 (growth_exponent(50_000, by_size[50_000][s][key], 300_000, by_size[300_000][s][key]), s)
                 for s in by_size[300_000]
+                if s in by_size[50_000]
             )
             ok = "met" if worst[0] <= MAX_EXPONENT else "NOT met"
             lines.append(f"- {what} exponent 50k→300k ≤ {MAX_EXPONENT}: {ok} (steepest: {worst[1]}, {worst[0]:.2f})")
+    if 1_000_000 in by_size:
+        lines.append(one_million_verdict(next(r for r in results if r["messages"] == 1_000_000)))
     for n, limit in RSS_LIMITS.items():
         if n in by_size:
             peak = max(s["peak_rss"] for s in by_size[n].values())
@@ -282,6 +309,18 @@ def verdicts(results: list[dict]) -> list[str]:
                 f"{peak / 1e9:.2f} GB, from the two largest sizes measured and their growth exponent"
             )
     return lines
+
+
+def one_million_verdict(result: dict) -> str:
+    """Issue 25's target: the featurize, train and evaluate stages of the run's featurizers at 1 M messages."""
+    runs = [s for s in result["stages"] if s["stage"].split(" ")[0] in STAGE_KINDS]
+    wall, peak = sum(s["seconds"] for s in runs), max(s["peak_rss"] for s in runs)
+    ok = "met" if wall <= ONE_MILLION_WALL and peak <= ONE_MILLION_RSS else "NOT met"
+    return (
+        f"- 1,000,000 messages through {', '.join(result['test_mcc'])} (featurize, train, evaluate) in at most "
+        f"{ONE_MILLION_WALL // 60} min wall and {ONE_MILLION_RSS / 1e9:.0f} GB: {ok}, measured {wall / 60:.1f} min "
+        f"and {peak / 1e9:.2f} GB, load average {result.get('load_average', 'not recorded')} between stages"
+    )
 
 
 def extrapolated_peak(by_size: dict, n: int) -> tuple[float, str]:
@@ -300,11 +339,12 @@ def run(
     sizes: str = typer.Option("5000,50000,300000", help="comma-separated message counts"),
     seed: int = typer.Option(0),
     keep: bool = typer.Option(False, help="keep each size's working directory (printed) for inspection"),
+    featurizers: str = typer.Option(",".join(FEATURIZERS), help="comma-separated featurizers of params.yaml"),
 ) -> None:
     """Build each corpus, run the stages on it, write bench/results/scale/N.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     for n in (int(s) for s in sizes.split(",")):
-        result = run_size(n, seed, keep)
+        result = run_size(n, seed, keep, featurizers.split(","))
         (RESULTS / f"{n}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -10,8 +10,12 @@ encodes nothing: the embedding cache (data/cache, git-ignored) is copied into ea
 
 Run from the repository root after one `spam repro` (params.yaml as committed; featurizers whose model
 cannot be loaded offline are left out, as `spam repro` does):
-    python bench/seeds.py                 # seeds 42 43 44 45 46
+    python bench/seeds.py                 # seeds 42 43 44 45 46, params.yaml's `featurizers`
     python bench/seeds.py --seeds 1 2 3
+    python bench/seeds.py --featurizers tfidf,minilm,minilm_fp32,minilm_int8,minilm_static \
+        --output-dir bench/results/modes
+An opt-in featurizer whose model a stage builds (export@NAME, distill@NAME) gets that stage too: the experiment's
+models.yaml is set to list it (`-S models.yaml:exports=[...]`), as `spam sync` would.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import typer
 
+from stages.common.featurize_inputs import MODELS_FILE, built_models
 from stages.common.io import write_bytes, write_json
 from stages.common.params import Params, load_params
 from stages.user.spam import unavailable_encoders
@@ -41,10 +46,11 @@ def without(params: Params, missing: list[str]) -> list[str]:
     return [name for name in params.featurizers if name not in missing and name not in built_on]
 
 
-def featurizers_override(featurizers: list[str]) -> str:
-    """The `dvc exp run -S` value that keeps only these featurizers in the queued experiments (params.yaml is
-    left as it is)."""
-    return f"featurizers=[{','.join(featurizers)}]"
+def featurizers_overrides(params: Params, featurizers: list[str]) -> list[str]:
+    """The `dvc exp run -S` values that run only these featurizers in the queued experiments, with the stages
+    that build their models (params.yaml and models.yaml in the workspace are left as they are)."""
+    models = [f"{MODELS_FILE}:{key}=[{','.join(names)}]" for key, names in built_models(params, featurizers).items()]
+    return [f"featurizers=[{','.join(featurizers)}]", *models]
 
 
 def dvc(*args: str) -> str:
@@ -63,15 +69,53 @@ def experiment_commit(name: str) -> str:
     raise SystemExit(f"error: experiment {name} did not finish: see `dvc queue logs {name}`")
 
 
+def committed_json(commit: str, path: str) -> dict:
+    """A JSON file as an experiment's commit holds it (metrics and compare outputs are git-tracked there)."""
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True, text=True, check=True)
+    return json.loads(shown.stdout)
+
+
 def read_test_metrics(commit: str, featurizers: list[str]) -> dict[str, dict[str, float]]:
     out = {}
     for name in featurizers:
-        shown = subprocess.run(
-            ["git", "show", f"{commit}:reports/metrics/{name}.json"], capture_output=True, text=True, check=True
-        )
-        test = json.loads(shown.stdout)["test"]
+        test = committed_json(commit, f"reports/metrics/{name}.json")["test"]
         out[name] = {metric: float(test[metric]) for metric in METRICS}
     return out
+
+
+def read_intervals(commit: str) -> dict:
+    """The experiment's compare.json: each featurizer's test MCC and F1 change against its baseline, with the
+    paired bootstrap 95 % interval (`spam compare`'s)."""
+    report = committed_json(commit, "reports/compare.json")
+    return {
+        "baseline": report["baseline"],
+        "changes": {
+            name: {metric: {"change": rows[metric]["change"], "ci95": rows[metric]["ci95"]} for metric in METRICS}
+            for name, rows in report["vs_baseline"].items()
+        },
+    }
+
+
+def intervals_markdown(intervals: dict[int, dict]) -> list[str]:
+    """Per seed, each featurizer's test MCC change against the baseline with its 95 % interval."""
+    seeds = list(intervals)
+    baselines = {intervals[s]["baseline"] for s in seeds}
+    names = list(dict.fromkeys(name for s in seeds for name in intervals[s]["changes"]))
+    lines = [
+        "",
+        f"Against {', '.join(sorted(baselines))} on each seed: the change in test MCC, with `spam compare`'s paired "
+        "bootstrap 95 % interval (each experiment's reports/compare.json).",
+        "",
+        "| featurizer | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "| --- " * (1 + len(seeds)) + "|",
+    ]
+    for name in names:
+        cells = []
+        for seed in seeds:
+            row = intervals[seed]["changes"].get(name, {}).get("mcc")
+            cells.append(f"{row['change']:+.4f} [{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}]" if row else "–")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def summarise(per_seed: dict[int, dict[str, dict[str, float]]], featurizers: list[str]) -> dict:
@@ -108,7 +152,8 @@ def markdown(result: dict) -> str:
         "# Featurizers over several split seeds",
         "",
         f"Split seeds {', '.join(map(str, seeds))} (stratified 70/15/15); test metrics of each seed's pipeline, "
-        "run through DVC's experiment queue by `python bench/seeds.py`.",
+        "run through DVC's experiment queue by `python bench/seeds.py`"
+        + (f" with `-S {' -S '.join(result['overrides'])}`." if result.get("overrides") else "."),
         "",
         "| featurizer | test MCC mean ± sd | test F1 mean ± sd | " + " | ".join(f"MCC seed {s}" for s in seeds) + " |",
         "| --- " * (3 + len(seeds)) + "|",
@@ -133,17 +178,32 @@ def markdown(result: dict) -> str:
             f"| {label} | {pair['mean']:+.4f} ± {pair['sd']:.4f} | {pair['same_sign']}/{len(seeds)} | "
             f"{'yes' if pair['holds'] else 'no'} |"
         )
+    if result.get("intervals"):
+        lines += intervals_markdown(result["intervals"])
     return "\n".join(lines) + "\n"
 
 
 def main(
     seeds: list[int] = typer.Option([42, 43, 44, 45, 46], help="split seeds, one experiment each"),
+    featurizers: str = typer.Option(None, help="comma-separated, any defined in params.yaml (default: `featurizers`)"),
+    baseline: str = typer.Option(None, help="what compare measures the others against (default: compare.baseline)"),
+    set_params: list[str] = typer.Option(
+        [], "--set", help="more `dvc exp run -S` values for every seed, e.g. featurize.minilm_int8.backend=onnx"
+    ),
     output_dir: Path = typer.Option(Path("reports"), help="where seeds.json and seeds.md go"),
 ) -> None:
     """Queue one experiment per split seed, run them, and write the mean +- sd table."""
     params = load_params()
+    if featurizers:
+        chosen = featurizers.split(",")
+        for name in chosen:
+            params.featurizer(name)  # a clear error for a name params.yaml does not define
+        params = params.model_copy(update={"featurizers": chosen})
     kept = without(params, unavailable_encoders(params))
-    overrides = ["-S", featurizers_override(kept)]
+    values = [*featurizers_overrides(params, kept), *set_params]
+    if baseline:
+        values.append(f"compare.baseline={baseline}")
+    overrides = [arg for value in values for arg in ("-S", value)]
     names = [f"seed-{seed}" for seed in seeds]
     subprocess.run([*DVC, "exp", "remove", *names], capture_output=True)  # a rerun replaces the old ones
     for seed, name in zip(seeds, names, strict=True):
@@ -155,8 +215,10 @@ def main(
               for line in dvc("queue", "status").splitlines() for name in names):  # fmt: skip
         time.sleep(10)
     typer.echo(f"ran {len(seeds)} experiments in {time.monotonic() - started:.0f} s", err=True)
-    per_seed = {seed: read_test_metrics(experiment_commit(name), kept) for seed, name in zip(seeds, names, strict=True)}
-    result = summarise(per_seed, kept)
+    commits = {seed: experiment_commit(name) for seed, name in zip(seeds, names, strict=True)}
+    result = summarise({seed: read_test_metrics(commit, kept) for seed, commit in commits.items()}, kept)
+    result["overrides"] = values
+    result["intervals"] = {seed: read_intervals(commit) for seed, commit in commits.items()}
     write_json(output_dir / "seeds.json", result)
     write_bytes(output_dir / "seeds.md", markdown(result).encode())
     typer.echo(markdown(result))

@@ -18,7 +18,7 @@ from stages.common.cli import FeaturizerArg, MessagesOption, SplitOption, report
 from stages.common.errors import StageError
 from stages.common.io import atomic_dir
 from stages.common.layout import MESSAGES_FILE, SPLIT_FILE
-from stages.common.model_sources import missing_model_error, resolve_model
+from stages.common.model_sources import resolve_model
 from stages.common.params import EncoderParams, load_params
 
 app = stage_app(__doc__)
@@ -46,15 +46,11 @@ def main(
     if not isinstance(settings, EncoderParams) or settings.backend == "torch":
         raise StageError(f"featurize.{featurizer} has no backend to export to (backend: onnx or openvino)")
     source = resolve_model(settings, featurizer)
-    options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
     output = output or encoder_dir(featurizer)
     int8_openvino = settings.backend == "openvino" and settings.quantize == "int8"
     calibration = calibration_texts(messages_file, split_file) if int8_openvino else None
     with atomic_dir(output) as tmp:
-        try:
-            export_encoder(source.location, options, settings, tmp, calibration)
-        except OSError as exc:
-            raise missing_model_error(settings, featurizer, str(exc).splitlines()[0]) from None
+        export_encoder(settings, featurizer, source, tmp, calibration)
     typer.echo(f"wrote {output}: {settings.backend} {settings.quantize} from {source.location}")
 
 

@@ -14,7 +14,7 @@ from stages.common.backends import export_encoder, export_fingerprint
 from stages.common.embedding import embed
 from stages.common.encoders import encode, encoder_cache_key, load_encoder
 from stages.common.errors import StageError
-from stages.common.model_sources import ModelSource, offline_copy
+from stages.common.model_sources import ModelSource, resolve_model
 from stages.common.params import EncoderParams
 from tests.conftest import ROOT
 from tests.tiny_models import save_tiny_bart, save_tiny_bert
@@ -45,9 +45,8 @@ def collection(start: int, stop: int) -> list[str]:
 def exported(model: Path | str, directory: Path, backend: str, quantize: str, **extra) -> EncoderParams:
     """Export as export@NAME does (calibrating on 300 messages that are not the ones compared), into `directory`."""
     params = settings(model, backend, quantize, **extra)
-    location = str(offline_copy(MINILM)) if model == MINILM else str(model)
     directory.mkdir(parents=True)
-    export_encoder(location, {"local_files_only": True}, params, directory, collection(1000, 1300))
+    export_encoder(params, "test", resolve_model(params, "test"), directory, collection(1000, 1300))
     return params
 
 

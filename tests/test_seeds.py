@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from bench.seeds import markdown, summarise
+from bench.seeds import featurizers_overrides, markdown, summarise
+from stages.common.params import load_params
 from stages.common.seeds import seed_verdicts, seeds_markdown
+from tests.conftest import ROOT
 
 
 def test_summary_and_verdicts():
@@ -48,3 +50,26 @@ def test_compare_quotes_the_differences_that_hold_and_says_when_the_seeds_run_is
     other_split = seed_verdicts(seeds_run(), {"a": 0.90}, split_seed=42)  # nothing to check it against
     assert other_split.stale == ["a"]
     assert "No seeds run yet" in seeds_markdown(None)
+
+
+def test_an_opt_in_featurizer_brings_the_stage_that_builds_its_model():
+    """An experiment running minilm_int8 or minilm_static (not in the committed `featurizers`) needs its
+    export@/distill@ stage, which dvc.yaml only has when models.yaml lists it."""
+    overrides = featurizers_overrides(load_params(ROOT / "params.yaml"), ["tfidf", "minilm_int8", "minilm_static"])
+    assert overrides == [
+        "featurizers=[tfidf,minilm_int8,minilm_static]",
+        "models.yaml:exports=[minilm_int8]",
+        "models.yaml:distills=[minilm_static]",
+    ]
+
+
+def test_each_seeds_intervals_against_the_baseline_are_tabled():
+    result = summarise({1: {"a": {"mcc": 0.9, "f1": 0.9}, "b": {"mcc": 0.95, "f1": 0.95}},
+                        2: {"a": {"mcc": 0.9, "f1": 0.9}, "b": {"mcc": 0.88, "f1": 0.9}}}, ["a", "b"])  # fmt: skip
+    result["intervals"] = {
+        1: {"baseline": "a", "changes": {"b": {"mcc": {"change": 0.05, "ci95": [0.01, 0.09]}}}},
+        2: {"baseline": "a", "changes": {"b": {"mcc": {"change": -0.02, "ci95": [-0.05, 0.01]}}}},
+    }
+    text = markdown(result)
+    assert "Against a on each seed" in text
+    assert "| b | +0.0500 [+0.0100, +0.0900] | -0.0200 [-0.0500, +0.0100] |" in text

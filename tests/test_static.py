@@ -15,6 +15,7 @@ from stages.common.embedding import embed
 from stages.common.errors import StageError
 from stages.common.features import load_features, save_dense_features
 from stages.common.params import StaticParams
+from stages.common.precision import round_to_bits
 from tests.conftest import ROOT, real_params, write_params
 from tests.tiny_models import save_tiny_bert
 
@@ -49,6 +50,7 @@ def test_distill_writes_a_static_model_that_embeds_through_the_cache(static_proj
     assert vectors.shape == (len(TEXTS), 16) and vectors.dtype == np.float32
     assert run.encoded == len(TEXTS) - 1 and run.device == "cpu"  # the repeated text once
     assert np.array_equal(vectors[0], vectors[-1]) and not np.array_equal(vectors[0], vectors[1])
+    assert np.array_equal(round_to_bits(vectors), vectors)  # rounded as every embedding is: CPU sums don't show
     again, rerun = embed(TEXTS, params, "tiny_static", workdir / "cache")
     assert rerun.cache_hits == len(TEXTS) and np.array_equal(again, vectors)
 

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from stages.common.errors import StageError
-from stages.common.model_sources import file_sha256, fingerprint_of
+from stages.common.model_sources import ModelSource, file_sha256, fingerprint_of, load_pretrained
 from stages.common.params import EncoderParams
 
 ENCODERS_DIR = Path("data/encoders")  # export@NAME and distill@NAME write data/encoders/NAME
@@ -66,14 +66,11 @@ def torch_graph(model, hidden_states: str):
     return LastHiddenState().eval()
 
 
-def export_onnx(location: str, options: dict, hidden_states: str, output: Path) -> list[str]:
+def export_onnx(tokenizer, model, hidden_states: str, output: Path) -> list[str]:
     """Write output/model.onnx (float32) and the tokenizer and config beside it; returns its input names."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(location, **options)
-    # eager attention: the traced graph then holds no shape-specialised SDPA mask code
-    model = AutoModel.from_pretrained(location, attn_implementation="eager", **options).float().eval()
+    model = model.float().eval()
     example = tokenizer(
         ["a short message", "a longer message, with more words in it"], return_tensors="pt", padding=True
     )
@@ -146,11 +143,13 @@ def to_openvino(output: Path, tokenizer_options: dict, names: list[str], calibra
 
 
 def export_encoder(
-    location: str, options: dict, settings: EncoderParams, output: Path, calibration: list[str] | None = None
+    settings: EncoderParams, featurizer: str, source: ModelSource, output: Path, calibration: list[str] | None = None
 ) -> None:
     """Write settings.backend's model files (quantised as settings.quantize says) into `output`, an
     existing empty directory. `calibration`: the texts openvino int8 calibrates on (needed there only)."""
-    names = export_onnx(location, options, settings.hidden_states, output)
+    # eager attention: the traced graph then holds no shape-specialised SDPA mask code
+    tokenizer, model = load_pretrained(settings, featurizer, source, attn_implementation="eager")
+    names = export_onnx(tokenizer, model, settings.hidden_states, output)
     if settings.backend == "onnx" and settings.quantize == "int8":
         quantize_onnx(output)
     if settings.backend == "openvino":

@@ -62,13 +62,14 @@ def transformer_source(params: EncoderParams, featurizer: str, exported: Path | 
     source = resolve_model(params, featurizer)
     if params.backend != "torch":
         exported = exported or encoder_dir(featurizer)
-    device = pick_device(params.dtype) if exported is None else "cpu"  # onnxruntime and OpenVINO: the CPU
+    picked = pick_device(params.dtype)
+    device = picked if exported is None else "cpu"  # onnxruntime and OpenVINO: the CPU
     run = EmbedRun(
         messages=0,
         cache_hits=0,
         encoded=0,
         device=str(device),
-        dtype=str(resolve_dtype(params.dtype, pick_device(params.dtype))).removeprefix("torch."),
+        dtype=str(resolve_dtype(params.dtype, picked)).removeprefix("torch."),
         source=source.location,
         revision=source.revision,
         model_fingerprint=source.fingerprint,
@@ -86,7 +87,7 @@ def transformer_source(params: EncoderParams, featurizer: str, exported: Path | 
 def static_source(params: StaticParams, featurizer: str, directory: Path | None = None) -> VectorSource:
     """A `kind: static` model, distilled by distill@NAME into `directory` (default data/encoders/NAME)."""
     from stages.common.backends import encoder_dir
-    from stages.common.static_encoder import load_static, static_dims, static_fingerprint
+    from stages.common.static_encoder import load_static, static_cache_key, static_dims, static_fingerprint
 
     directory = directory or encoder_dir(featurizer)
     fingerprint = static_fingerprint(directory)
@@ -103,7 +104,7 @@ def static_source(params: StaticParams, featurizer: str, directory: Path | None 
 
         return encode_and_count
 
-    return VectorSource(f"static|{fingerprint}", static_dims(directory), run, load)
+    return VectorSource(static_cache_key(directory), static_dims(directory), run, load)
 
 
 def embed(

@@ -19,7 +19,7 @@ from stages.common.backends import encoder_dir, export_fingerprint, load_exporte
 from stages.common.errors import StageError
 from stages.common.model_sources import ModelSource, load_pretrained, resolve_model
 from stages.common.params import EncoderParams
-from stages.common.precision import EMBEDDING_BITS, round_to_bits
+from stages.common.precision import EMBEDDING_ROUNDING, round_to_bits
 
 
 def pick_device(dtype: str = "float32") -> torch.device:
@@ -73,8 +73,8 @@ def encoder_cache_key(params: EncoderParams, source: ModelSource, exported: Path
     """Everything the vectors depend on besides the text, known without loading the model: the weights'
     fingerprint (not the model's name: replaced weights must not be served old vectors) and the settings."""
     dtype = resolve_dtype(params.dtype, pick_device(params.dtype))
-    rounding = f"bits={EMBEDDING_BITS}"  # vectors rounded another way are other vectors
-    key = f"{source.fingerprint}|{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{rounding}"
+    settings = f"{params.pooling}|{params.max_length}|{params.hidden_states}|{dtype}|{EMBEDDING_ROUNDING}"
+    key = f"{source.fingerprint}|{settings}"
     if params.backend == "torch":
         return key
     # The exported files' own id too: openvino int8 is calibrated on train messages, so it varies with them.

@@ -71,17 +71,22 @@ def inputs_text(featurizer: str, settings: FeaturizerParams) -> str:
     )
 
 
-def models_text(params: Params) -> str:
-    """models.yaml: the featurizers (in `featurizers`) whose model a stage builds, for dvc.yaml's
-    export and distill stages (a `foreach` over each list)."""
+def built_models(params: Params, featurizers: list[str] | None = None) -> dict[str, list[str]]:
+    """models.yaml's lists: {"exports": [...], "distills": [...]}, the featurizers (default: `featurizers`)
+    whose model export@NAME or distill@NAME builds."""
     stages = {"export": [], "distill": []}
-    for name in params.featurizers:
+    for name in params.featurizers if featurizers is None else featurizers:
         if stage := built_model(name, params.featurize[name]):
             stages[stage].append(name)
+    return {EXPORTS_KEY: stages["export"], DISTILLS_KEY: stages["distill"]}
+
+
+def models_text(params: Params) -> str:
+    """models.yaml, for dvc.yaml's export and distill stages (a `foreach` over each list)."""
+    lists = "".join(f"{key}: [{', '.join(names)}]\n" for key, names in built_models(params).items())
     return (
         "# Written by `spam sync` from params.yaml: the featurizers whose model export@NAME or distill@NAME builds\n"
-        "# (stages/common/featurize_inputs.py). Do not edit.\n"
-        f"{EXPORTS_KEY}: [{', '.join(stages['export'])}]\n{DISTILLS_KEY}: [{', '.join(stages['distill'])}]\n"
+        "# (stages/common/featurize_inputs.py). Do not edit.\n" + lists
     )
 
 

@@ -157,16 +157,19 @@ def resolve_model(params: EncoderParams, featurizer: str) -> ModelSource:
     raise missing_model_error(params, featurizer, "Hugging Face hub unreachable, not in the local HF cache")
 
 
-def load_pretrained(params: EncoderParams, featurizer: str, source: ModelSource) -> tuple[object, object]:
+def load_pretrained(
+    params: EncoderParams, featurizer: str, source: ModelSource, **model_options
+) -> tuple[object, object]:
     """The tokenizer and the model from `source` (offline: local files only), or one error saying how to
-    supply them. transformers is imported here: this module stays light for callers that only resolve."""
+    supply them; `model_options` go to the model's from_pretrained. transformers is imported here: this module
+    stays light for callers that only resolve."""
     from transformers import AutoModel, AutoTokenizer
 
     options = dict(revision=source.revision, local_files_only=not source.online, trust_remote_code=False)
     try:
         return (
             AutoTokenizer.from_pretrained(source.location, **options),
-            AutoModel.from_pretrained(source.location, **options),
+            AutoModel.from_pretrained(source.location, **options, **model_options),
         )
     except (OSError, ValueError) as exc:
         raise missing_model_error(params, featurizer, str(exc).splitlines()[0]) from None

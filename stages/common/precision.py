@@ -26,6 +26,7 @@ def round_significant(value: float, digits: int = 6) -> float:
 # carry signal once standardised, and a fixed step would flatten them. 2**-12 relative is 16 times finer
 # than bfloat16, which embeddings are commonly stored in.
 EMBEDDING_BITS = 12
+EMBEDDING_ROUNDING = f"bits={EMBEDDING_BITS}"  # in every embedding cache key: vectors rounded another way are others
 
 
 def round_to_bits(values: np.ndarray, bits: int = EMBEDDING_BITS) -> np.ndarray:

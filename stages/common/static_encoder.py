@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.errors import StageError
+from stages.common.precision import EMBEDDING_ROUNDING, round_to_bits
 
 WEIGHTS_FILE = "model.safetensors"  # what model2vec's save_pretrained writes the token vectors to
+
+
+def static_cache_key(directory: Path) -> str:
+    """Everything a static featurizer's vectors depend on besides the text: the distilled weights and the rounding."""
+    return f"static|{static_fingerprint(directory)}|{EMBEDDING_ROUNDING}"
 
 
 def static_fingerprint(directory: Path) -> str:
@@ -25,13 +31,14 @@ def static_fingerprint(directory: Path) -> str:
 
 
 def load_static(directory: Path) -> Callable[[list[str]], np.ndarray]:
-    """texts -> float32 vectors, one per text, in order."""
+    """texts -> vectors, one per text, in order, rounded as every embedding is (stages/common/precision.py):
+    model2vec averages float32 token vectors, whose last bits depend on the CPU's summation order."""
     from model2vec import StaticModel
 
     static_fingerprint(directory)  # a clear error when the model is missing
     model = StaticModel.from_pretrained(str(directory))
     # One process: model2vec forks a pool above 10,000 texts; the vectors are the same either way.
-    return lambda texts: model.encode(list(texts), use_multiprocessing=False).astype(np.float32)
+    return lambda texts: round_to_bits(model.encode(list(texts), use_multiprocessing=False))
 
 
 def static_dims(directory: Path) -> int:
