@@ -315,11 +315,12 @@ def one_million_verdict(result: dict) -> str:
     """Issue 25's target: the featurize, train and evaluate stages of the run's featurizers at 1 M messages."""
     runs = [s for s in result["stages"] if s["stage"].split(" ")[0] in STAGE_KINDS]
     wall, peak = sum(s["seconds"] for s in runs), max(s["peak_rss"] for s in runs)
+    load = "{} to {}".format(*result["load_average"]) if "load_average" in result else "not recorded"
     ok = "met" if wall <= ONE_MILLION_WALL and peak <= ONE_MILLION_RSS else "NOT met"
     return (
         f"- 1,000,000 messages through {', '.join(result['test_mcc'])} (featurize, train, evaluate) in at most "
         f"{ONE_MILLION_WALL // 60} min wall and {ONE_MILLION_RSS / 1e9:.0f} GB: {ok}, measured {wall / 60:.1f} min "
-        f"and {peak / 1e9:.2f} GB, load average {result.get('load_average', 'not recorded')} between stages"
+        f"and {peak / 1e9:.2f} GB, 1-minute load average {load} between stages"
     )
 
 
@@ -373,6 +374,12 @@ def load_range(results: list[dict]) -> str:
     return text
 
 
+def code_versions(results: list[dict]) -> str:
+    """Which commit each size ran (older results lack it)."""
+    ran = {f"{r['messages']:,}": r["commit"] for r in results if "commit" in r}
+    return ("commit " + ", ".join(f"{c} at {n}" for n, c in ran.items())) if ran else "commit not recorded"
+
+
 @app.command()
 def table(output: Path = typer.Option(DOC)) -> None:
     """Write docs/scale.md from bench/results/scale/*.json."""
@@ -386,9 +393,9 @@ def table(output: Path = typer.Option(DOC)) -> None:
         "(bench/results/scale/*.json). Each stage is the real stage code in its own process on a corpus built from "
         "the real collection by deterministic perturbation (bench/scale.py `build_corpus`); peak RSS is that "
         "process's ru_maxrss. Machine: "
-        f"{results[-1]['machine']}, shared with other jobs while measured ({load_range(results)}), "
-        "so wall seconds swing with the share of the cores a stage got: CPU seconds (user + system "
-        "of the stage's process) measure its own work, wall seconds also how busy the machine was. The "
+        f"{results[-1]['machine']}, shared with other jobs ({load_range(results)}; "
+        f"{code_versions(results)}). Wall seconds swing with the share of the cores a stage got: CPU seconds (user "
+        "+ system of the stage's process) measure its own work, wall seconds also how busy the machine was. The "
         "exponents at the small sizes are flattened by each process's fixed start-up (imports, 1-3 CPU s).\n\n"
         "## Targets\n\n" + "\n".join(verdicts(results)) + "\n\n" + TFIDF_BOUND + markdown(results)
     )

@@ -25,7 +25,7 @@ from stages.common.comparison import (
     read_test_predictions,
     summary_rows,
 )
-from stages.common.figures import pyplot, save_figure
+from stages.common.figures import readable_figure, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.params import load_params
 from stages.common.seeds import read_seed_verdicts, seeds_markdown
@@ -99,20 +99,19 @@ def calibration_rows(report: Comparison) -> list[list[str]]:
 
 def draw_chart(report: Comparison, path: Path) -> None:
     """Bars from 0 (a cut axis would inflate the gaps), each labelled with its value; legend beside the axes."""
-    plt = pyplot()
     names = list(report.featurizers)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 3.2, 4), dpi=100)
+    fig, ax = readable_figure((1.5 * len(names) + 3.4, 4.6))
     for offset, metric in ((-0.19, "f1"), (0.19, "mcc")):
         values = np.array([report.featurizers[n].metrics[metric] for n in names])
         ci = np.array([getattr(report.featurizers[n], f"{metric}_ci95") for n in names])
         errors = np.vstack([values - ci[:, 0], ci[:, 1] - values])
         bars = ax.bar(x + offset, values, width=0.36, yerr=errors, capsize=4, label=f"test {metric.upper()}")
-        ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], label_type="center", color="white", fontsize=8)
+        ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], label_type="center", color="white", fontsize=9)
     ax.set_xticks(x, names)
     ax.set_ylim(0.0, 1.0)
     ax.set_ylabel("score (1 = perfect)")
-    ax.set_title("Test F1 and MCC per featurizer\n(black whiskers: 95 % bootstrap intervals)", fontsize=10)
+    ax.set_title("Test F1 and MCC per featurizer\n(black whiskers: 95 % bootstrap intervals)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     save_figure(fig, path)
 

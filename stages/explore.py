@@ -14,7 +14,7 @@ import typer
 
 from stages.common import layout
 from stages.common.cli import MessagesOption, reports_errors, stage_app
-from stages.common.figures import pyplot, save_figure
+from stages.common.figures import readable_figure, save_figure
 from stages.common.io import read_json, write_bytes, write_json
 from stages.common.layout import MESSAGES_FILE, SUMMARY_FILE
 from stages.common.near_duplicates import COUNTS, describe_counts
@@ -67,14 +67,13 @@ def describe_messages(messages: pd.DataFrame, summary: dict, params: ExplorePara
 
 
 def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    fig, ax = readable_figure((4.8, 3.6))
     counts = [facts["classes"][name]["messages"] for name in CLASSES.values()]
     ax.bar(list(CLASSES.values()), counts, color=["tab:blue", "tab:red"])
     ax.set_title("Messages per class (after dedupe)")
     save_figure(fig, figures / "class_balance.png")
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig, ax = readable_figure((6.4, 4.2))
     bins = np.linspace(0, 250, 51)
     for label, name in CLASSES.items():
         lengths = messages.loc[messages["label"] == label, "text"].str.len().clip(upper=250)
@@ -83,11 +82,11 @@ def draw_figures(messages: pd.DataFrame, facts: dict, figures: Path) -> None:
     ax.legend()
     save_figure(fig, figures / "lengths.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(facts["classes"]["ham"]["top_tokens"]) + 1.2), dpi=100)
+    fig, axes = readable_figure((11, 0.32 * len(facts["classes"]["ham"]["top_tokens"]) + 1.6), ncols=2)
     for ax, name, color in zip(axes, CLASSES.values(), ["tab:blue", "tab:red"], strict=True):
         tokens = facts["classes"][name]["top_tokens"][::-1]
         bars = ax.barh([t for t, _ in tokens], [n for _, n in tokens], color=color)
-        ax.bar_label(bars, padding=2, fontsize=8)
+        ax.bar_label(bars, padding=2, fontsize=10)
         ax.margins(x=0.12)  # room for the count labels
         ax.set(title=f"Top words in {name} (stop words left out)", xlabel="occurrences")
     save_figure(fig, figures / "top_tokens.png")

@@ -97,3 +97,20 @@ def test_embedding_cache_holds_numpy_blocks_not_one_object_per_message(tmp_path)
     assert loaded.vectors.flags.c_contiguous and loaded.vectors.dtype == np.float32
     rows = loaded.rows(text_keys(texts))
     assert (loaded.vectors[rows, 0] == np.repeat(np.arange(0, 10_000, 2_500), 2_500)).all()
+
+
+def test_the_one_million_target_counts_featurize_train_and_evaluate_only():
+    from bench.scale import one_million_verdict
+
+    def stage(name: str, seconds: float, gb: float) -> dict:
+        return {"stage": name, "seconds": seconds, "peak_rss": gb * 1e9}
+
+    result = {
+        "messages": 1_000_000,
+        "test_mcc": {"bow": 0.9},
+        "load_average": [1.0, 1.2],
+        "stages": [stage("prepare", 5000, 9.0), stage("featurize bow", 600, 2.0), stage("train bow", 600, 7.5)],
+    }
+    assert ": met, measured 20.0 min and 7.50 GB, 1-minute load average 1.0 to 1.2" in one_million_verdict(result)
+    result["stages"].append(stage("evaluate bow", 700, 1.0))  # 31.7 min
+    assert "NOT met" in one_million_verdict(result)
